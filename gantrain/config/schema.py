@@ -1,0 +1,266 @@
+"""Dataclass schemas for every config group, chosen by each group's ``name``.
+
+``validate`` merges each composed section into its schema (unknown keys and wrong types fail) and
+instantiates it, which runs the range checks in ``__post_init__``. Every failure is one line
+naming the key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is a single line meant for the user."""
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
+
+
+def _one_of(key: str, value: Any, options) -> None:
+    _check(value in options, key, value, "allowed: " + ", ".join(map(str, options)))
+
+
+# --- method ---------------------------------------------------------------------------------
+@dataclass
+class SimultaneousMethod:
+    name: str
+    regularizer_estimate: str = "same_batch"
+
+    def __post_init__(self):
+        _one_of("method.regularizer_estimate", self.regularizer_estimate, ("same_batch", "unbiased"))
+
+
+@dataclass
+class SimGDMethod:
+    name: str = "simgd"
+
+
+@dataclass
+class AltGDMethod:
+    name: str = "altgd"
+    d_first: bool = True
+    d_steps: int = 1
+    g_steps: int = 1
+
+    def __post_init__(self):
+        _check(self.d_steps >= 1, "method.d_steps", self.d_steps, "must be >= 1")
+        _check(self.g_steps >= 1, "method.g_steps", self.g_steps, "must be >= 1")
+
+
+# --- dataset --------------------------------------------------------------------------------
+@dataclass
+class GaussianData:
+    name: str = "gaussian"
+    mu: float = 2.0
+    sigma: float = 0.2
+    dim: int = 2
+    init_offset: float = 0.05
+    init_phi: Optional[list[float]] = None
+    init_theta: Optional[list[float]] = None
+
+    def __post_init__(self):
+        _check(self.sigma > 0, "dataset.sigma", self.sigma, "must be > 0")
+        _check(self.dim >= 1, "dataset.dim", self.dim, "must be >= 1")
+        for key in ("init_phi", "init_theta"):
+            value = getattr(self, key)
+            _check(value is None or len(value) == self.dim, f"dataset.{key}", value,
+                   f"must be null or a list of dataset.dim={self.dim} numbers")
+
+
+@dataclass
+class MixtureData:
+    name: str = "mog"
+    modes: int = 8
+    radius: float = 2.0
+    std: float = 0.06
+
+    def __post_init__(self):
+        _check(self.modes >= 1, "dataset.modes", self.modes, "must be >= 1")
+        _check(self.radius > 0, "dataset.radius", self.radius, "must be > 0")
+        _check(self.std > 0, "dataset.std", self.std, "must be > 0")
+
+
+# --- arch -----------------------------------------------------------------------------------
+@dataclass
+class MLPArch:
+    name: str = "mlp"
+    depth: int = 4
+    width: int = 256
+    z_dim: int = 64
+    z_std: float = 1.0
+
+    def __post_init__(self):
+        _check(self.depth >= 0, "arch.depth", self.depth, "must be >= 0")
+        for key in ("width", "z_dim"):
+            _check(getattr(self, key) >= 1, f"arch.{key}", getattr(self, key), "must be >= 1")
+        _check(self.z_std > 0, "arch.z_std", self.z_std, "must be > 0")
+
+
+@dataclass
+class LinearArch:
+    name: str = "linear"
+
+
+# --- loss, optim, logger --------------------------------------------------------------------
+@dataclass
+class Loss:
+    name: str
+
+    def __post_init__(self):
+        _one_of("loss.name", self.name, ("standard", "minimax", "wgan", "hinge"))
+
+
+def _check_lr(lr: float) -> None:
+    _check(lr > 0, "optim.lr (eta)", lr, "must be > 0")
+
+
+@dataclass
+class SGDOptim:
+    name: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+@dataclass
+class AdamOptim:
+    name: str = "adam"
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               self.betas, "must be two numbers in [0, 1)")
+        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+
+
+@dataclass
+class RMSpropOptim:
+    name: str = "rmsprop"
+    lr: float = 1e-4
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check(0 < self.alpha < 1, "optim.alpha", self.alpha, "must be in (0, 1)")
+        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+@dataclass
+class RMSpropTFOptim:
+    name: str = "rmsprop_tf"
+    lr: float = 1e-4
+    decay: float = 0.9
+    eps: float = 1e-10
+    initial_accumulator: float = 1.0
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check(0 < self.decay < 1, "optim.decay", self.decay, "must be in (0, 1)")
+        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        _check(self.initial_accumulator >= 0, "optim.initial_accumulator",
+               self.initial_accumulator, "must be >= 0")
+
+
+@dataclass
+class Logger:
+    name: str = "wandb"
+    mode: str = "offline"
+    project: str = "gantrain"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        _one_of("logger.mode", self.mode, ("offline", "online", "disabled"))
+
+
+@dataclass
+class Divergence:
+    max_param_norm: float = 1e6
+
+    def __post_init__(self):
+        _check(self.max_param_norm > 0, "divergence.max_param_norm", self.max_param_norm, "must be > 0")
+
+
+@dataclass
+class Eval:
+    num_samples: int = 2560
+    seed: int = 1234
+    std_multiple: float = 3.0
+    mode_min_share: float = 0.01
+    image_steps: list[int] = field(default_factory=lambda: [0])
+
+    def __post_init__(self):
+        _check(self.num_samples >= 1, "eval.num_samples", self.num_samples, "must be >= 1")
+        _check(self.std_multiple > 0, "eval.std_multiple", self.std_multiple, "must be > 0")
+        _check(0 <= self.mode_min_share <= 1, "eval.mode_min_share", self.mode_min_share,
+               "must be in [0, 1]")
+
+
+GROUPS: dict[str, dict[str, type]] = {
+    "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
+               **{n: SimultaneousMethod for n in
+                  ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")}},
+    "dataset": {"gaussian": GaussianData, "mog": MixtureData},
+    "arch": {"mlp": MLPArch, "linear": LinearArch},
+    "loss": {n: Loss for n in ("standard", "minimax", "wgan", "hinge")},
+    "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
+              "rmsprop_tf": RMSpropTFOptim},
+    "logger": {"wandb": Logger},
+}
+SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval}
+COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",)}
+
+
+def _merge(schema: type, section: Any, key: str) -> Any:
+    try:
+        if isinstance(section, DictConfig):
+            section = OmegaConf.to_container(section, resolve=True)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), section)
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        full_key = f"{key}.{e.full_key}" if getattr(e, "full_key", None) else key
+        msg = str(e).splitlines()[0]
+        raise ConfigError(f"{full_key}: {msg}") from None
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError (one line) on the first bad value; return None when all is well."""
+    for group, schemas in GROUPS.items():
+        section = cfg.get(group)
+        name = section.get("name") if isinstance(section, DictConfig) else None
+        _one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
+        _merge(schemas[name], section, group)
+    for key, schema in SECTIONS.items():
+        _merge(schema, cfg.get(key, {}), key)
+    for key, lo in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1)):
+        value = cfg.get(key)
+        _check(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key, value,
+               f"must be an integer >= {lo}")
+    gamma = cfg.get("gamma")
+    _check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
+           "gamma", gamma, "must be a number >= 0")
+    _check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
+    _one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
+    _one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
+    arch = COMPATIBLE_ARCH[cfg.dataset.name]
+    _check(cfg.arch.name in arch, "arch", cfg.arch.name,
+           f"dataset={cfg.dataset.name} allows arch: {', '.join(arch)}")
+    if cfg.method.get("regularizer_estimate") == "unbiased":
+        _check(cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size", cfg.batch_size,
+               "method.regularizer_estimate=unbiased needs an even batch_size >= 2")

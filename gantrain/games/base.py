@@ -1,0 +1,58 @@
+"""What every game offers the training loop and the update rules."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gantrain.losses import Mean, gan_losses
+
+
+class Game:
+    generator: nn.Module
+    discriminator: nn.Module
+
+    def __init__(self, loss: str, device: str, dtype: torch.dtype):
+        self.loss, self.device, self.dtype = loss, torch.device(device), dtype
+        self.zero_sum = loss == "minimax"  # L_G = −L_D exactly
+
+    def _finish_init(self) -> None:
+        self.generator.to(self.device, self.dtype)
+        self.discriminator.to(self.device, self.dtype)
+        self._g_params = [p for p in self.generator.parameters() if p.requires_grad]
+        self._d_params = [p for p in self.discriminator.parameters() if p.requires_grad]
+
+    def g_params(self) -> list[torch.Tensor]:
+        return self._g_params
+
+    def d_params(self) -> list[torch.Tensor]:
+        return self._d_params
+
+    def sample_real(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample_z(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample_batch(self, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.sample_real(n, rng), self.sample_z(n, rng)
+
+    def losses(self, x_real: torch.Tensor, z: torch.Tensor,
+               mean: Mean = torch.mean) -> tuple[torch.Tensor, torch.Tensor]:
+        d_real = self.discriminator(x_real)
+        d_fake = self.discriminator(self.generator(z))
+        return gan_losses(self.loss, d_real, d_fake, mean)
+
+    def param_norm(self) -> torch.Tensor:
+        return torch.sqrt(sum((p.detach() ** 2).sum() for p in self._g_params + self._d_params))
+
+    def eval_metrics(self) -> dict[str, float]:
+        """Game-specific quality metrics of the current point (cheap; run at every log step)."""
+        return {}
+
+    def save_images(self, step: int, out_dir: Path) -> list[Path]:
+        return []
+
+    def randn(self, shape, rng: torch.Generator) -> torch.Tensor:
+        return torch.randn(shape, generator=rng, device=self.device, dtype=self.dtype)

@@ -1,0 +1,169 @@
+"""The update-rule interface (methods.md §2).
+
+Every rule turns the players' losses into update directions u = (u_φ, u_θ) that the optimizers take
+as if they were gradients. Simultaneous rules (SimGD, ConOpt, JARE and the one-sided variants) differ
+only in which squared-gradient penalty reaches which player, so each is a few declarative lines on
+top of :class:`SimultaneousRule`; AltGD overrides the step itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal, Sequence
+
+import torch
+
+if TYPE_CHECKING:
+    from gantrain.games.base import Game
+
+Tensors = list[torch.Tensor]
+# What penalty a player's direction gets: none; "full" = ∇ R with R = ½‖v‖² (ConOpt);
+# "cross" = ∇ of half the squared norm of the *other* player's gradient (JARE).
+Penalty = Literal["none", "full", "cross"]
+ESTIMATES = ("same_batch", "unbiased")
+
+RULES: dict[str, type["UpdateRule"]] = {}
+
+
+def register(name: str):
+    def deco(cls):
+        cls.name = name
+        RULES[name] = cls
+        return cls
+    return deco
+
+
+def build_rule(name: str, gamma: float, options) -> "UpdateRule":
+    if name not in RULES:
+        raise ValueError(f"method={name!r} is not known; allowed: {', '.join(sorted(RULES))}")
+    return RULES[name](gamma=gamma, **dict(options))
+
+
+def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool) -> Tensors:
+    """∇ loss w.r.t. params; unreached parameters get zeros, never None."""
+    out = torch.autograd.grad(loss, params, create_graph=create_graph, retain_graph=True,
+                              allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, out)]
+
+
+def dot(a: Tensors, b: Tensors) -> torch.Tensor:
+    return sum((x * y).sum() for x, y in zip(a, b))
+
+
+def norm(a: Tensors) -> torch.Tensor:
+    return dot(a, a).sqrt()
+
+
+@dataclass
+class Direction:
+    u_d: Tensors               # discriminator (θ) direction
+    u_g: Tensors               # generator (φ) direction
+    stats: dict[str, torch.Tensor]
+
+
+class UpdateRule:
+    name: ClassVar[str]
+
+    def __init__(self, gamma: float = 0.0, **options):
+        if options:
+            raise ValueError(f"method={self.name} has no option(s) {sorted(options)}")
+        self.gamma = float(gamma)
+
+    def train_step(self, game: "Game", opt_d: torch.optim.Optimizer,
+                   opt_g: torch.optim.Optimizer, batch_size: int,
+                   rng: torch.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: torch.optim.Optimizer) -> None:
+    for p, u in zip(params, direction):
+        p.grad = u.detach()
+    opt.step()
+
+
+class SimultaneousRule(UpdateRule):
+    """Both players step from the same point with one batch (the papers' estimator).
+
+    ``regularizer_estimate``: ``same_batch`` squares the batch gradient (biased by Var/(2B),
+    methods.md §3); ``unbiased`` uses ½⟨v_A, v_B⟩ of two independent half-batches.
+    """
+
+    penalize_generator: ClassVar[Penalty] = "none"
+    penalize_discriminator: ClassVar[Penalty] = "none"
+
+    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
+        super().__init__(gamma, **options)
+        if regularizer_estimate not in ESTIMATES:
+            raise ValueError(f"method.regularizer_estimate={regularizer_estimate!r} is not known; "
+                             f"allowed: {', '.join(ESTIMATES)}")
+        self.regularizer_estimate = regularizer_estimate
+
+    @property
+    def regularized(self) -> bool:
+        return "none" != self.penalize_generator or "none" != self.penalize_discriminator
+
+    def direction(self, losses: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                  d_params: Sequence[torch.Tensor], g_params: Sequence[torch.Tensor],
+                  create_graph: bool = False, zero_sum: bool = False) -> Direction:
+        """Directions from one (L_D, L_G) pair, or two from independent half-batches (unbiased).
+
+        With ``create_graph`` the result stays differentiable (used for Jacobians of the field).
+        ``zero_sum`` declares L_G = −L_D (the minimax loss), which saves a backward pass.
+        """
+        pg, pd = self.penalize_generator, self.penalize_discriminator
+        # Which gradients must stay differentiable for the second backward pass.
+        need_g_graph = pg == "full" or pd in ("full", "cross")
+        need_d_graph = pd == "full" or pg in ("full", "cross")
+        need_g_graph = create_graph or (self.gamma != 0 and need_g_graph)
+        need_d_graph = create_graph or (self.gamma != 0 and need_d_graph)
+
+        if zero_sum:  # L_G = −L_D: one backward pass gives both players' gradients
+            both = [grads(ld, [*d_params, *g_params], need_d_graph or need_g_graph)
+                    for ld, _ in losses]
+            v_d = [b[:len(d_params)] for b in both]
+            v_g = [[-g for g in b[len(d_params):]] for b in both]
+        else:
+            v_d = [grads(ld, d_params, need_d_graph) for ld, _ in losses]
+            v_g = [grads(lg, g_params, need_g_graph) for _, lg in losses]
+        # R terms: ½⟨v_1, v_2⟩, with v_1 = v_2 for the same-batch estimate.
+        r_d = 0.5 * dot(v_d[0], v_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
+        r_g = 0.5 * dot(v_g[0], v_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
+        g_d = [sum(t) / len(v_d) for t in zip(*v_d)]
+        g_g = [sum(t) / len(v_g) for t in zip(*v_g)]
+
+        u_g, u_d = g_g, g_d
+        if self.gamma != 0 and self.regularized:
+            targets = {"full": r_g + r_d, "cross": r_d}
+            reg_g = self._penalty_grad(targets.get(pg), g_params, create_graph)
+            targets = {"full": r_g + r_d, "cross": r_g}
+            reg_d = self._penalty_grad(targets.get(pd), d_params, create_graph)
+            if reg_g is not None:
+                u_g = [g + self.gamma * r for g, r in zip(g_g, reg_g)]
+            if reg_d is not None:
+                u_d = [g + self.gamma * r for g, r in zip(g_d, reg_d)]
+        loss_d = sum(ld for ld, _ in losses) / len(losses)
+        loss_g = sum(lg for _, lg in losses) / len(losses)
+        stats = dict(loss_d=loss_d, loss_g=loss_g, grad_norm_d=norm(g_d), grad_norm_g=norm(g_g),
+                     reg_grad_d=r_d, reg_grad_g=r_g)
+        if not create_graph:
+            stats = {k: v.detach() for k, v in stats.items()}
+            u_g, u_d = [u.detach() for u in u_g], [u.detach() for u in u_d]
+        return Direction(u_d=u_d, u_g=u_g, stats=stats)
+
+    @staticmethod
+    def _penalty_grad(target, params, create_graph):
+        if target is None:
+            return None
+        return grads(target, params, create_graph)
+
+    def train_step(self, game, opt_d, opt_g, batch_size, rng):
+        x, z = game.sample_batch(batch_size, rng)
+        if self.regularizer_estimate == "unbiased" and self.regularized:
+            h = batch_size // 2
+            losses = [game.losses(x[:h], z[:h]), game.losses(x[h:], z[h:])]
+        else:
+            losses = [game.losses(x, z)]
+        d_params, g_params = game.d_params(), game.g_params()
+        out = self.direction(losses, d_params, g_params, zero_sum=game.zero_sum)
+        apply(out.u_d, d_params, opt_d)
+        apply(out.u_g, g_params, opt_g)
+        return out.stats

@@ -1,0 +1,204 @@
+"""The training loop: one run from a composed config to a run directory.
+
+A run directory holds ``config.yaml`` (the composed config), ``metrics.jsonl``, ``images/``,
+``checkpoints/last.pt`` and ``summary.json``. Rerunning in the same directory resumes.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gantrain.checkpoint import CheckpointIO, rng_state, set_rng_state
+from gantrain.config import ConfigError, validate
+from gantrain.games import build_game
+from gantrain.optim import build_optimizer
+from gantrain.rules import build_rule
+from gantrain.tracking import MetricsFile, WandbLogger, to_json_value, write_json
+
+log = logging.getLogger("gantrain")
+
+# Keys that may change between a run and its resumption without changing the trajectory.
+RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume"}
+FINISHED = ("completed", "diverged")
+
+
+class Diverged(Exception):
+    pass
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' is invalid: no CUDA device is visible; use device=cpu or auto")
+    return name
+
+
+def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        if not prefix and key in RESUMABLE_CHANGES:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def check_run_dir(run_dir: Path, config: dict) -> dict | None:
+    """Refuse a run directory that holds a different run; return its summary if there is one."""
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+        diffs = _config_diff(old, config)
+        if diffs:
+            raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(diffs[:3])}); "
+                              "choose another hydra.run.dir to start a new run")
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        import json
+        return json.loads(summary.read_text())
+    return None
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        validate(cfg)
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.previous = check_run_dir(self.run_dir, self.config)
+        self.device = resolve_device(cfg.device)
+        self.dtype = getattr(torch, cfg.dtype)
+
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        random.seed(cfg.seed)
+        self.game = build_game(cfg, self.device, self.dtype)
+        self.rule = build_rule(cfg.method.name, cfg.gamma,
+                               {k: v for k, v in cfg.method.items() if k != "name"})
+        self.opt_d = build_optimizer(cfg.optim, self.game.d_params())
+        self.opt_g = build_optimizer(cfg.optim, self.game.g_params())
+        self.data_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.ckpt = CheckpointIO(self.run_dir / "checkpoints", generator=self.game.generator,
+                                 discriminator=self.game.discriminator, opt_g=self.opt_g,
+                                 opt_d=self.opt_d)
+        self.metrics = MetricsFile(self.run_dir / "metrics.jsonl")
+        self.image_steps = set(int(s) for s in cfg.eval.image_steps)
+
+    # --- pieces ------------------------------------------------------------------------------
+    def _restore(self) -> tuple[int, float, str | None]:
+        """Resume from the last checkpoint if there is one; returns (step, wall time, wandb id)."""
+        if self.cfg.resume and self.ckpt.exists():
+            extra = self.ckpt.load(map_location=self.device)
+            set_rng_state(extra["rng"], {"data": self.data_rng})
+            step = int(extra["step"])
+            self.metrics.truncate_after(step)
+            log.info("resuming %s from step %d", self.run_dir, step)
+            return step, float(extra["wall_time_s"]), extra.get("wandb_id")
+        self.metrics.reset()
+        return 0, 0.0, None
+
+    def _save(self, step: int, wall: float, wandb_id: str | None) -> None:
+        self.ckpt.save(step=step, wall_time_s=wall, wandb_id=wandb_id,
+                       rng=rng_state({"data": self.data_rng}))
+
+    def _record(self, step: int, stats: dict[str, Any]) -> dict[str, Any]:
+        record = {"step": step, **{k: to_json_value(v) for k, v in stats.items()}}
+        record.update({k: to_json_value(v) for k, v in self.game.eval_metrics().items()})
+        self.metrics.append(record)
+        return record
+
+    def _divergence(self, stats: dict[str, torch.Tensor]) -> str | None:
+        for key in ("loss_d", "loss_g"):
+            if key in stats and not math.isfinite(float(stats[key])):
+                return f"{key} is {float(stats[key])}"
+        pnorm = float(stats["param_norm"])
+        if not math.isfinite(pnorm):
+            return f"parameter norm is {pnorm}"
+        if pnorm > self.cfg.divergence.max_param_norm:
+            return f"parameter norm {pnorm:.3g} > divergence.max_param_norm={self.cfg.divergence.max_param_norm:g}"
+        return None
+
+    def _summary(self, status: str, step: int, wall: float, final: dict, **extra) -> dict:
+        summary = {"status": status, "steps_done": step, "diverged_at": None,
+                   "wall_time_s": round(wall, 3), "method": self.cfg.method.name,
+                   "gamma": self.cfg.gamma, "eta": self.cfg.optim.lr, "seed": self.cfg.seed,
+                   "metrics": {k: v for k, v in final.items() if k != "step"}, **extra}
+        write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.cfg
+        prev = self.previous
+        if prev and prev.get("status") in FINISHED and (prev["status"] == "diverged"
+                                                        or prev["steps_done"] >= cfg.steps):
+            log.info("%s already finished (%s at step %d); nothing to do",
+                     self.run_dir, prev["status"], prev["steps_done"])
+            return prev
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
+        start, wall_before, wandb_id = self._restore()
+        logger = WandbLogger(cfg.logger, self.run_dir, self.config, name=self.run_dir.name,
+                             resume_id=wandb_id)
+        t0 = time.perf_counter()
+        step, last = start, {}
+        wall = lambda: wall_before + time.perf_counter() - t0  # noqa: E731
+        try:
+            if start == 0:
+                last = self._record(0, {"param_norm": self.game.param_norm()})
+                logger.log(last, 0, self._images(0, final=False))
+            from tqdm import tqdm
+            bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, unit="step",
+                       dynamic_ncols=True, desc=f"{cfg.method.name} {cfg.dataset.name}")
+            reason = None
+            for step in range(start + 1, cfg.steps + 1):
+                stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
+                                             self.data_rng)
+                stats["param_norm"] = self.game.param_norm()
+                reason = self._divergence(stats)
+                final = step == cfg.steps or reason is not None
+                if final or step % cfg.log_every == 0:
+                    last = self._record(step, stats)
+                    logger.log(last, step, self._images(step, final))
+                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_d", "loss_g", "modes_covered",
+                                                                   "dist_equilibrium")
+                                     if last.get(k) is not None}, refresh=False)
+                bar.update(1)
+                if reason is not None:
+                    break
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    self._save(step, wall(), logger.run_id)
+            bar.close()
+        except BaseException as e:
+            err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+            self._summary("failed", step, wall(), last, error=err)
+            logger.finish(exit_code=1)
+            raise
+        if reason is not None:
+            log.warning("run diverged at step %d: %s", step, reason)
+            summary = self._summary("diverged", step, wall(), last, diverged_at=step,
+                                    diverged_reason=reason)
+        else:
+            summary = self._summary("completed", step, wall(), last)
+        logger.finish()
+        return summary
+
+    def _images(self, step: int, final: bool) -> list[Path]:
+        if step in self.image_steps or final:
+            return self.game.save_images(step, self.run_dir / "images")
+        return []
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    return Trainer(cfg, run_dir).run()
