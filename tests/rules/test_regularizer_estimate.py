@@ -1,0 +1,48 @@
+"""The same-batch regularizer is biased by Var/(2B); the two-half-batch one is not (methods.md §3).
+
+On the Gaussian game with the wgan loss the per-example discriminator gradient is φ + z − x, so
+E[½‖ḡ_θ‖²] = ½‖φ − v‖² + σ²n/B exactly (per-example variance 2σ²n), while ½⟨g_A, g_B⟩ of two
+independent halves has expectation ½‖φ − v‖².
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gantrain.games import build_game
+from gantrain.rules import build_rule
+from tests.helpers import make_cfg
+
+B, DRAWS, SIGMA, N = 4, 4000, 1.0, 2
+
+
+def regularizer_samples(estimate: str) -> torch.Tensor:
+    cfg = make_cfg("dataset=gaussian", "loss=wgan", "dtype=float64", f"dataset.sigma={SIGMA}",
+                   f"dataset.dim={N}", "dataset.mu=1.0", "dataset.init_phi=[1.0,2.0]")
+    game = build_game(cfg, dtype=torch.float64)      # φ − v = (1, 1): ½‖E g_θ‖² = 1
+    rule = build_rule("jare", 1.0, {"regularizer_estimate": estimate})
+    sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731  (measure, don't move)
+    opt_d, opt_g = sgd(game.d_params()), sgd(game.g_params())
+    rng = torch.Generator().manual_seed(0)
+    return torch.stack([rule.train_step(game, opt_d, opt_g, B, rng)["reg_grad_d"]
+                        for _ in range(DRAWS)])
+
+
+@pytest.mark.parametrize("estimate,expected", [
+    ("same_batch", 1.0 + SIGMA**2 * N / B),   # ½‖E v‖² + Var/(2B)
+    ("unbiased", 1.0),
+])
+def test_regularizer_expectation(estimate, expected):
+    r = regularizer_samples(estimate)
+    stderr = r.std().item() / DRAWS**0.5
+    assert abs(r.mean().item() - expected) < 5 * stderr, (r.mean().item(), expected, stderr)
+    # and it is far from the other estimator's expectation
+    other = 1.0 if estimate == "same_batch" else 1.0 + SIGMA**2 * N / B
+    assert abs(r.mean().item() - other) > 10 * stderr
+
+
+def test_unbiased_needs_an_even_batch():
+    from gantrain.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="batch_size"):
+        validate(make_cfg("method=jare", "method.regularizer_estimate=unbiased", "batch_size=7"))
