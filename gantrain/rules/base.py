@@ -46,7 +46,11 @@ def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool
 
 
 def dot(a: Tensors, b: Tensors) -> torch.Tensor:
-    return sum((x * y).sum() for x, y in zip(a, b))
+    return sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b))
+
+
+def mean_of(lists: list[Tensors]) -> Tensors:
+    return lists[0] if len(lists) == 1 else [sum(t) / len(lists) for t in zip(*lists)]
 
 
 def norm(a: Tensors) -> torch.Tensor:
@@ -127,8 +131,7 @@ class SimultaneousRule(UpdateRule):
         # R terms: ½⟨v_1, v_2⟩, with v_1 = v_2 for the same-batch estimate.
         r_d = 0.5 * dot(v_d[0], v_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
         r_g = 0.5 * dot(v_g[0], v_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
-        g_d = [sum(t) / len(v_d) for t in zip(*v_d)]
-        g_g = [sum(t) / len(v_g) for t in zip(*v_g)]
+        g_d, g_g = mean_of(v_d), mean_of(v_g)
 
         u_g, u_d = g_g, g_d
         if self.gamma != 0 and self.regularized:
@@ -137,12 +140,15 @@ class SimultaneousRule(UpdateRule):
             targets = {"full": r_g + r_d, "cross": r_g}
             reg_d = self._penalty_grad(targets.get(pd), d_params, create_graph)
             if reg_g is not None:
-                u_g = [g + self.gamma * r for g, r in zip(g_g, reg_g)]
+                u_g = [torch.add(g, r, alpha=self.gamma) for g, r in zip(g_g, reg_g)]
             if reg_d is not None:
-                u_d = [g + self.gamma * r for g, r in zip(g_d, reg_d)]
-        loss_d = sum(ld for ld, _ in losses) / len(losses)
-        loss_g = sum(lg for _, lg in losses) / len(losses)
-        stats = dict(loss_d=loss_d, loss_g=loss_g, grad_norm_d=norm(g_d), grad_norm_g=norm(g_g),
+                u_d = [torch.add(g, r, alpha=self.gamma) for g, r in zip(g_d, reg_d)]
+        loss_d = losses[0][0] if len(losses) == 1 else sum(ld for ld, _ in losses) / len(losses)
+        loss_g = losses[0][1] if len(losses) == 1 else sum(lg for _, lg in losses) / len(losses)
+        same = len(losses) == 1  # then ‖g‖ = √(2R) needs no second pass over the gradients
+        stats = dict(loss_d=loss_d, loss_g=loss_g,
+                     grad_norm_d=(2 * r_d).sqrt() if same else norm(g_d),
+                     grad_norm_g=(2 * r_g).sqrt() if same else norm(g_g),
                      reg_grad_d=r_d, reg_grad_g=r_g)
         if not create_graph:
             stats = {k: v.detach() for k, v in stats.items()}
