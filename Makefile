@@ -15,8 +15,9 @@ install:  ## create .venv and install gantrain (editable) with pinned torch
 test:  ## run the test suite (CPU, wandb disabled)
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2
 
-bench:  ## step-time and default-run benchmarks -> benchmarks/results.md
+bench:  ## step time per rule and the default command's wall time/memory (see benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_step_time.py
+	$(BIN)/python benchmarks/bench_default_run.py
 
 clean:  ## remove run outputs
 	rm -rf outputs multirun

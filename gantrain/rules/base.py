@@ -70,7 +70,8 @@ class UpdateRule:
     def __init__(self, gamma: float = 0.0, **options):
         if options:
             raise ValueError(f"method={self.name} has no option(s) {sorted(options)}")
-        self.gamma = float(gamma)
+        # A tensor γ holds one weight per grid point along the parameters' first dimension.
+        self.gamma = gamma if isinstance(gamma, torch.Tensor) else float(gamma)
 
     def train_step(self, game: "Game", opt_d: torch.optim.Optimizer,
                    opt_g: torch.optim.Optimizer, batch_size: int,
@@ -117,8 +118,8 @@ class SimultaneousRule(UpdateRule):
         # Which gradients must stay differentiable for the second backward pass.
         need_g_graph = pg == "full" or pd in ("full", "cross")
         need_d_graph = pd == "full" or pg in ("full", "cross")
-        need_g_graph = create_graph or (self.gamma != 0 and need_g_graph)
-        need_d_graph = create_graph or (self.gamma != 0 and need_d_graph)
+        need_g_graph = create_graph or (self._gamma_nonzero() and need_g_graph)
+        need_d_graph = create_graph or (self._gamma_nonzero() and need_d_graph)
 
         if zero_sum:  # L_G = −L_D: one backward pass gives both players' gradients
             both = [grads(ld, [*d_params, *g_params], need_d_graph or need_g_graph)
@@ -134,15 +135,15 @@ class SimultaneousRule(UpdateRule):
         g_d, g_g = mean_of(v_d), mean_of(v_g)
 
         u_g, u_d = g_g, g_d
-        if self.gamma != 0 and self.regularized:
+        if self.regularized and self._gamma_nonzero():
             targets = {"full": r_g + r_d, "cross": r_d}
             reg_g = self._penalty_grad(targets.get(pg), g_params, create_graph)
             targets = {"full": r_g + r_d, "cross": r_g}
             reg_d = self._penalty_grad(targets.get(pd), d_params, create_graph)
             if reg_g is not None:
-                u_g = [torch.add(g, r, alpha=self.gamma) for g, r in zip(g_g, reg_g)]
+                u_g = [self._add_scaled(g, r) for g, r in zip(g_g, reg_g)]
             if reg_d is not None:
-                u_d = [torch.add(g, r, alpha=self.gamma) for g, r in zip(g_d, reg_d)]
+                u_d = [self._add_scaled(g, r) for g, r in zip(g_d, reg_d)]
         loss_d = losses[0][0] if len(losses) == 1 else sum(ld for ld, _ in losses) / len(losses)
         loss_g = losses[0][1] if len(losses) == 1 else sum(lg for _, lg in losses) / len(losses)
         same = len(losses) == 1  # then ‖g‖ = √(2R) needs no second pass over the gradients
@@ -154,6 +155,14 @@ class SimultaneousRule(UpdateRule):
             stats = {k: v.detach() for k, v in stats.items()}
             u_g, u_d = [u.detach() for u in u_g], [u.detach() for u in u_d]
         return Direction(u_d=u_d, u_g=u_g, stats=stats)
+
+    def _gamma_nonzero(self) -> bool:
+        return bool((self.gamma != 0).any()) if isinstance(self.gamma, torch.Tensor) else self.gamma != 0
+
+    def _add_scaled(self, g: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.gamma, torch.Tensor):  # one γ per grid point (batched phase diagrams)
+            return g + self.gamma.reshape(-1, *[1] * (g.dim() - 1)) * r
+        return torch.add(g, r, alpha=self.gamma)
 
     @staticmethod
     def _penalty_grad(target, params, create_graph):

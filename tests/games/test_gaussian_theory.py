@@ -8,7 +8,10 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from gantrain.dynamics import field_jacobian, max_stable_step
+from gantrain.analysis.jacobian import field_jacobian
+from gantrain.analysis.stability import max_stable_step
+from gantrain.analysis.theory import gaussian_eigenvalues as theory
+from gantrain.analysis.theory import simgd_jacobian as simgd_closed_form
 from gantrain.games import build_game
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
@@ -34,33 +37,6 @@ def jacobian(method, mu, sigma, n, gamma):
     rule = build_rule(method, gamma, {})
     return field_jacobian(rule, game.expected_losses(order=6), game.d_params(), game.g_params(),
                           zero_sum=game.zero_sum)
-
-
-def simgd_closed_form(mu, sigma, n):
-    """A = [[0, ½I], [−½I, −½(σ²I + vvᵀ)]] in (φ − v, θ) coordinates."""
-    v = np.zeros(n)
-    v[-1] = mu
-    eye = np.eye(n)
-    return np.block([[0 * eye, 0.5 * eye], [-0.5 * eye, -0.5 * (sigma**2 * eye + np.outer(v, v))]])
-
-
-def roots(a, b, c):
-    """Both roots of a λ² + b λ + c = 0, as complex numbers."""
-    d = np.sqrt(complex(b * b - 4 * a * c))
-    return [(-b + d) / (2 * a), (-b - d) / (2 * a)]
-
-
-def theory(method, mu, sigma, n, gamma):
-    s2, b2 = sigma**2, sigma**2 + mu**2
-    if method == "simgd":
-        small, big = roots(4, 2 * s2, 1), roots(4, 2 * b2, 1)  # (−s ± √(s² − 4))/4
-    elif method in ("jare_g", "jare_d"):
-        small, big = roots(4, 2 * s2 + gamma, 1), roots(4, 2 * b2 + gamma, 1)
-    elif method == "jare":
-        small, big = roots(2, gamma + s2, gamma**2 / 8 + 0.5), roots(2, gamma + b2, gamma**2 / 8 + 0.5)
-    else:
-        raise KeyError(method)
-    return np.array(small * (n - 1) + big)
 
 
 def assert_same_spectrum(numeric, expected, tol=1e-8):
@@ -99,6 +75,18 @@ def test_conopt_is_m_minus_gamma_mtm(mu, sigma, n, gamma):
         expected[rows] -= reg[rows]
         got = jacobian(method, mu, sigma, n, gamma).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-10 * max(1, np.abs(reg).max()))
+
+
+def test_closed_forms_solve_the_theorems_characteristic_equations():
+    mu, sigma, n, gamma = 1.5, 0.4, 2, 3.0
+    s2, b2 = sigma**2, sigma**2 + mu**2
+    lam = theory("simgd", mu, sigma, n, gamma)       # Theorem 1: λ = (−s ± √(s² − 4))/4
+    expected = [(-s + sign * np.sqrt(complex(s * s - 4))) / 4 for s in (s2, b2) for sign in (1, -1)]
+    assert_same_spectrum(lam, expected, tol=1e-14)
+    lam = theory("jare", mu, sigma, n, gamma)        # Theorem 3: 2λ² + (γ + s)λ + γ²/8 + ½ = 0
+    for s, pair in ((s2, lam[:2]), (b2, lam[2:])):
+        np.testing.assert_allclose(2 * pair**2 + (gamma + s) * pair + gamma**2 / 8 + 0.5, 0, atol=1e-12)
+    assert theory("conopt", mu, sigma, n, gamma) is None
 
 
 def test_phase_and_conditioning_factors_of_simgd():

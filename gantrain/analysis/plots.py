@@ -1,0 +1,64 @@
+"""Figures of the analysis: eigenvalues in the complex plane, factors against γ."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# One colour per method, the same in every figure.
+METHOD_COLORS = {"simgd": "tab:blue", "altgd": "tab:cyan", "conopt": "tab:red", "conopt_g": "tab:pink",
+                 "conopt_d": "tab:brown", "jare": "tab:green", "jare_g": "tab:olive",
+                 "jare_d": "tab:purple"}
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str = "",
+                  theory: dict[str, list[list[float]]] | None = None) -> Path:
+    """One panel per method: eigenvalues of the field's Jacobian (stable: left half-plane)."""
+    plt = _plt()
+    k = len(spectra)
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.4), dpi=100, squeeze=False)
+    for ax, (method, ev) in zip(axes[0], spectra.items()):
+        ev = np.asarray(ev, dtype=float).reshape(-1, 2)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.scatter(ev[:, 0], ev[:, 1], s=22, color=METHOD_COLORS.get(method, "k"), label="numeric")
+        if theory and theory.get(method) is not None:
+            th = np.asarray(theory[method], dtype=float).reshape(-1, 2)
+            ax.scatter(th[:, 0], th[:, 1], s=60, facecolors="none", edgecolors="k", label="theorem")
+            ax.legend(fontsize=7, loc="best")
+        ax.set(title=method, xlabel="Re λ", ylabel="Im λ")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = "") -> Path:
+    """ζ (phase factor) and τ (conditioning factor) against γ (JARE Corollary 3)."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
+    color = METHOD_COLORS.get(method, "k")
+    for ax, ys, name in ((a1, zetas, "ζ = max |Im λ|/|Re λ|"), (a2, taus, "τ = |λ|max/|λ|min")):
+        ys = np.array([np.nan if y is None else y for y in ys], dtype=float)
+        ax.plot(gammas, ys, "o-", color=color, label=method)
+        ax.set(xscale="log", xlabel="γ", ylabel=name)
+        if np.nanmin(ys) > 0:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,123 @@
+"""The spectrum of a method's update field at a point, with the theory's numbers beside it."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eigenvalues
+from gantrain.analysis.stability import (alternating_max_stable_step, alternating_multipliers,
+                                         conditioning_factor, iteration_lower_bounds,
+                                         max_stable_step, phase_factor)
+from gantrain.analysis.theory import gaussian_eigenvalues
+from gantrain.config import ConfigError
+from gantrain.games.base import Game
+from gantrain.rules import build_rule
+
+
+def pairs(ev) -> list[list[float]]:
+    """Eigenvalues as [re, im] pairs, sorted by real part, then imaginary part."""
+    ev = np.asarray(ev, dtype=complex).reshape(-1)
+    ev = ev[np.lexsort((ev.imag, ev.real))]
+    return [[float(e.real), float(e.imag)] for e in ev]
+
+
+def field_rule(cfg):
+    """The simultaneous rule whose field is analysed (AltGD: plain gradients, then half-steps)."""
+    if cfg.method.name == "altgd":
+        return build_rule("simgd", 0.0, {})
+    return build_rule(cfg.method.name, cfg.gamma, {})
+
+
+def point_label(point: str) -> str:
+    return point if point in ("equilibrium", "init", "current") else str(Path(point))
+
+
+def move_to_point(game: Game, point: str, device) -> str:
+    """Put the game's parameters at ``point``: the equilibrium (Gaussian game), the seeded start,
+    or a checkpoint (file, or run directory holding checkpoints/last.pt)."""
+    if point == "equilibrium":
+        if not hasattr(game, "v"):
+            raise ConfigError("analysis.point='equilibrium' is invalid: only dataset=gaussian has a "
+                              "known equilibrium; give init or a checkpoint path")
+        with torch.no_grad():
+            game.generator.phi.copy_(game.v)
+            game.discriminator.theta.zero_()
+        return "equilibrium"
+    if point in ("init", "current"):
+        return point
+    path = Path(point)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise ConfigError(f"analysis.point={point!r} is invalid: no checkpoint at {path}; use "
+                          "equilibrium, init, a checkpoint file or a run directory")
+    payload = torch.load(path, map_location=device, weights_only=True)
+    game.generator.load_state_dict(payload["modules"]["generator"])
+    game.discriminator.load_state_dict(payload["modules"]["discriminator"])
+    return str(path)
+
+
+def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> dict:
+    """Spectrum and stability numbers of ``cfg``'s method at the game's current parameters."""
+    a = cfg.analysis
+    rule = field_rule(cfg)
+    d_params, g_params = game.d_params(), game.g_params()
+    n_g = sum(p.numel() for p in g_params)
+    n = n_g + sum(p.numel() for p in d_params)
+    exact = hasattr(game, "expected_losses")
+    partial = False
+    if exact:
+        J = field_jacobian(rule, game.expected_losses(int(a.quadrature_order)), d_params, g_params,
+                           zero_sum=game.zero_sum).cpu().double().numpy()
+    else:
+        rng = rng or torch.Generator(device=game.device).manual_seed(int(a.seed))
+        batches = [game.losses(*game.sample_batch(int(cfg.batch_size), rng))
+                   for _ in range(int(a.batches))]
+        op = JacobianOperator(rule, batches, d_params, g_params, zero_sum=game.zero_sum)
+        J = op.dense().cpu().double().numpy() if n <= int(a.dense_max) else None
+        partial = J is None
+    result: dict = {"method": cfg.method.name, "gamma": float(cfg.gamma), "lr": float(cfg.optim.lr),
+                    "point": point_label(point), "dataset": cfg.dataset.name, "n_params": n,
+                    "expectation": "exact (Gauss-Hermite quadrature)" if exact
+                    else f"mean over {int(a.batches)} batches of {int(cfg.batch_size)}",
+                    "spectrum": "top_k" if partial else "full"}
+    if partial:
+        ev = top_eigenvalues(op, int(a.k), "LM")
+        result["eigenvalues"] = pairs(ev)
+        result["eigenvalues_largest_real"] = pairs(top_eigenvalues(op, int(a.k), "LR"))
+    else:
+        ev = np.linalg.eigvals(J)
+        result["eigenvalues"] = pairs(ev)
+    theory = None
+    if cfg.dataset.name == "gaussian" and point == "equilibrium":
+        theory = gaussian_eigenvalues(cfg.method.name, float(cfg.dataset.mu),
+                                      float(cfg.dataset.sigma), int(cfg.dataset.dim), float(cfg.gamma))
+    result["theory_eigenvalues"] = None if theory is None else pairs(theory)
+    zeta, tau = phase_factor(ev), conditioning_factor(ev)
+    result["zeta"], result["tau"] = _finite(zeta), _finite(tau)
+    lr = float(cfg.optim.lr)
+    if cfg.method.name == "altgd" and J is not None:
+        opts = dict(d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),
+                    g_steps=int(cfg.method.g_steps))
+        mult = alternating_multipliers(J, n_g, lr, **opts)
+        result["multipliers"] = pairs(mult)
+        h_max = alternating_max_stable_step(J, n_g, **opts)
+        stable = bool(np.abs(mult).max() < 1)
+    else:
+        h_max = max_stable_step(ev)
+        stable = lr < h_max
+    result["max_stable_lr"] = h_max
+    result["stable"] = stable
+    result["lr_over_max_stable_lr"] = _finite(lr / h_max) if h_max > 0 else None
+    result["iterations_lower_bound"] = None
+    if cfg.dataset.name == "gaussian" and cfg.method.name == "simgd":
+        c = math.sqrt(2 * cfg.dataset.dim) * float(cfg.dataset.init_offset)
+        result["iterations_lower_bound"] = iteration_lower_bounds(zeta, tau, c, float(a.eps))
+    return result
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
