@@ -48,17 +48,22 @@ class JacobianOperator:
         self.n = sum(p.numel() for p in self.params)
         p0 = self.params[0]
         self.dtype, self.device = p0.dtype, p0.device
+        # Jᵀs is linear in a dummy s; its graph is built once, and each J v is one backward of it.
+        self.dummies, self.transposed = [], []
+        for f in self.fields:
+            s = torch.zeros_like(f, requires_grad=True)
+            jt_s = torch.autograd.grad(f, self.params, grad_outputs=s, create_graph=True,
+                                       allow_unused=True)
+            self.dummies.append(s)
+            self.transposed.append(_flat(jt_s, self.params))
 
     def matvec(self, v: np.ndarray | torch.Tensor) -> torch.Tensor:
         v = torch.as_tensor(np.asarray(v).real if not isinstance(v, torch.Tensor) else v,
                             dtype=self.dtype, device=self.device).reshape(-1)
         total = torch.zeros(self.n, dtype=self.dtype, device=self.device)
-        for f in self.fields:
-            s = torch.zeros_like(f, requires_grad=True)
-            jt_s = torch.autograd.grad(f, self.params, grad_outputs=s, create_graph=True,
-                                       allow_unused=True)
-            jt_s = _flat(jt_s, self.params)
-            total += torch.autograd.grad(jt_s, s, grad_outputs=v, retain_graph=True)[0]
+        for s, jt_s in zip(self.dummies, self.transposed):
+            if jt_s.requires_grad:
+                total += torch.autograd.grad(jt_s, s, grad_outputs=v, retain_graph=True)[0]
         return (total / len(self.fields)).detach()
 
     def dense(self) -> torch.Tensor:
