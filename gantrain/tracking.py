@@ -35,8 +35,14 @@ class MetricsFile:
         """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # blank, or cut short by a crash in the middle of a write
+                continue
+            if record["step"] <= step:
+                kept.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def reset(self) -> None:

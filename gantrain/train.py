@@ -152,7 +152,7 @@ class Trainer:
         logger = WandbLogger(cfg.logger, self.run_dir, self.config, name=self.run_dir.name,
                              resume_id=wandb_id)
         t0 = time.perf_counter()
-        step, last = start, {}
+        step, done, last = start, start, {}
         wall = lambda: wall_before + time.perf_counter() - t0  # noqa: E731
         try:
             if start == 0:
@@ -165,6 +165,7 @@ class Trainer:
             for step in range(start + 1, cfg.steps + 1):
                 stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
                                              self.data_rng)
+                done = step  # the last step whose update was applied
                 stats["param_norm"] = self.game.param_norm()
                 reason = self._divergence(stats)
                 final = step == cfg.steps or reason is not None
@@ -182,7 +183,7 @@ class Trainer:
             bar.close()
         except BaseException as e:
             err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
-            self._summary("failed", step, wall(), last, error=err)
+            self._summary("failed", done, wall(), last, error=err)
             logger.finish(exit_code=1)
             raise
         if reason is not None:

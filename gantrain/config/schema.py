@@ -256,6 +256,8 @@ def validate(cfg: DictConfig) -> None:
     _check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
            "gamma", gamma, "must be a number >= 0")
     _check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
+    for key in ("resume", "progress"):  # a string such as resume=no would otherwise count as true
+        _check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
     _one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
     _one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
     arch = COMPATIBLE_ARCH[cfg.dataset.name]

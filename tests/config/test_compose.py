@@ -1,0 +1,244 @@
+"""Every config group option and experiment preset composes and validates; presets hold the
+papers' values (experiments.md); ``validate`` rejects bad values with one line naming the key."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from gantrain.cli import CONFIG_DIR
+from gantrain.config import ConfigError, validate
+from tests.helpers import make_cfg
+
+CONF = Path(CONFIG_DIR)
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
+OPTIONS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in GROUPS}
+METHODS = OPTIONS["method"]
+EXPERIMENTS = OPTIONS["experiment"]
+
+
+def test_config_groups_are_the_expected_ones():
+    assert set(GROUPS) >= {"method", "dataset", "arch", "loss", "optim", "logger", "experiment"}
+    assert set(METHODS) == {"simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d",
+                            "jare_g", "jare_d"}
+    assert {"sgd", "adam", "rmsprop", "rmsprop_tf"} <= set(OPTIONS["optim"])
+    assert {"standard", "minimax", "wgan", "hinge"} <= set(OPTIONS["loss"])
+    assert {"gaussian_mu2", "gaussian_mu4", "gaussian_mu6", "gaussian_sigma05", "mog_r2",
+            "mog_r10", "mog_numerics"} <= set(EXPERIMENTS)
+
+
+def _compose_cases():
+    for group in GROUPS:
+        if group == "experiment":
+            continue
+        for option in OPTIONS[group]:
+            if group == "arch":  # each architecture belongs to one game
+                data = {"linear": "gaussian", "mlp": "mog"}[option]
+                yield pytest.param((f"dataset={data}", f"arch={option}"), id=f"arch={option}")
+            elif group == "dataset":
+                yield pytest.param((f"dataset={option}",), id=f"dataset={option}")
+            else:
+                for data in OPTIONS["dataset"]:
+                    yield pytest.param((f"dataset={data}", f"{group}={option}"),
+                                       id=f"{group}={option}-{data}")
+
+
+@pytest.mark.parametrize("overrides", list(_compose_cases()))
+def test_every_group_option_composes_and_validates(overrides):
+    cfg = make_cfg(*overrides)
+    assert validate(cfg) is None
+    for ov in overrides:
+        group, option = ov.split("=")
+        if group == "logger":
+            assert cfg.logger.mode == {"none": "disabled", "wandb": "offline"}[option]
+        else:
+            assert cfg[group].name == option
+
+
+def test_defaults_compose_and_validate():
+    cfg = make_cfg()
+    validate(cfg)
+    assert (cfg.dataset.name, cfg.arch.name, cfg.method.name) == ("mog", "mlp", "simgd")
+
+
+def test_gaussian_dataset_brings_its_game():
+    cfg = make_cfg("dataset=gaussian")
+    assert (cfg.arch.name, cfg.loss.name, cfg.optim.name) == ("linear", "minimax", "sgd")
+    assert cfg.optim.lr == 1e-3 and cfg.steps == 15000
+    # command-line overrides still win over what the dataset option sets
+    cfg = make_cfg("dataset=gaussian", "optim=adam", "loss=wgan", "eta=0.05", "steps=7")
+    validate(cfg)
+    assert (cfg.optim.name, cfg.loss.name, cfg.optim.lr, cfg.steps) == ("adam", "wgan", 0.05, 7)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_preset_composes_with_every_method(experiment, method):
+    cfg = make_cfg(f"experiment={experiment}", f"method={method}")
+    assert validate(cfg) is None
+    assert cfg.method.name == method
+    assert cfg.dataset.name == ("gaussian" if experiment.startswith("gaussian") else "mog")
+
+
+@pytest.mark.parametrize("optim", OPTIONS["optim"])
+def test_eta_drives_the_learning_rate(optim):
+    cfg = make_cfg(f"optim={optim}", "eta=0.0123")
+    validate(cfg)
+    assert cfg.optim.lr == 0.0123
+    assert OmegaConf.to_container(cfg, resolve=True)["optim"]["lr"] == 0.0123
+    # also on top of a preset that sets its own eta
+    cfg = make_cfg("experiment=mog_r2", f"optim={optim}", "eta=0.5")
+    assert cfg.optim.lr == 0.5
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_preset_eta_reaches_the_optimizer(experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    assert cfg.optim.lr == cfg.eta
+
+
+# --- the papers' values (experiments.md §A, §B) ----------------------------------------------
+GAUSSIAN_PRESETS = {"gaussian_mu2": (2.0, 0.2), "gaussian_mu4": (4.0, 0.2),
+                    "gaussian_mu6": (6.0, 0.2), "gaussian_sigma05": (2.0, 0.5)}
+
+
+@pytest.mark.parametrize("experiment", sorted(GAUSSIAN_PRESETS))
+def test_gaussian_presets_hold_the_papers_values(experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    mu, sigma = GAUSSIAN_PRESETS[experiment]
+    d = cfg.dataset
+    assert (d.name, d.mu, d.sigma, d.dim, d.init_offset) == ("gaussian", mu, sigma, 2, 0.05)
+    assert d.init_phi is None and d.init_theta is None
+    assert (cfg.arch.name, cfg.loss.name) == ("linear", "minimax")
+    assert cfg.optim.name == "sgd" and cfg.optim.momentum == 0
+    assert cfg.eta == cfg.optim.lr == 1e-3
+    assert cfg.gamma == 10 and cfg.batch_size == 128 and cfg.steps == 15000
+    assert cfg.method.name == "simgd"   # the rule is picked on the command line
+
+
+MOG_PRESETS = {
+    # name: radius, std, z_dim, z_std, depth, width, loss, batch, steps
+    "mog_r2": (2.0, 0.06, 64, 2.0, 4, 256, "minimax", 128, 20000),
+    "mog_r10": (10.0, 0.06, 64, math.sqrt(20), 4, 256, "minimax", 128, 20000),
+    "mog_numerics": (1.0, 0.01, 16, 1.0, 4, 16, "standard", 512, 50000),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(MOG_PRESETS))
+def test_mog_presets_hold_the_papers_values(experiment):
+    radius, std, z_dim, z_std, depth, width, loss, batch, steps = MOG_PRESETS[experiment]
+    cfg = make_cfg(f"experiment={experiment}")
+    assert (cfg.dataset.name, cfg.dataset.modes, cfg.dataset.radius) == ("mog", 8, radius)
+    assert cfg.dataset.std == std
+    assert (cfg.arch.name, cfg.arch.z_dim, cfg.arch.depth, cfg.arch.width) == \
+        ("mlp", z_dim, depth, width)
+    assert cfg.arch.z_std == pytest.approx(z_std, rel=1e-12)
+    assert cfg.loss.name == loss
+    o = cfg.optim
+    assert (o.name, o.decay, o.eps, o.initial_accumulator) == ("rmsprop_tf", 0.9, 1e-10, 1.0)
+    assert cfg.eta == o.lr == 1e-4
+    assert cfg.gamma == 10 and cfg.batch_size == batch and cfg.steps == steps
+
+
+@pytest.mark.parametrize("experiment", ["mog_r2", "mog_r10"])
+def test_jare_mog_presets_draw_the_figures_iterations(experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    assert list(cfg.eval.image_steps) == [0, 2000, 4000, 6000, 8000, 10000]
+    # z ~ N(0, 2r I): the std is sqrt(2r)
+    assert cfg.arch.z_std ** 2 == pytest.approx(2 * cfg.dataset.radius)
+
+
+def test_command_line_overrides_win_over_presets():
+    cfg = make_cfg("experiment=gaussian_mu6", "method=jare", "gamma=1", "steps=10",
+                   "dataset.sigma=0.3", "batch_size=64")
+    validate(cfg)
+    assert (cfg.method.name, cfg.gamma, cfg.steps, cfg.dataset.sigma, cfg.batch_size) == \
+        ("jare", 1, 10, 0.3, 64)
+    assert cfg.dataset.mu == 6
+
+
+# --- validation errors -----------------------------------------------------------------------
+BAD = [
+    # (overrides, the key the message must name)
+    (("gamma=-1",), "gamma"),
+    (("gamma=abc",), "gamma"),
+    (("gamma=nan",), "gamma"),
+    (("eta=0",), "optim.lr"),
+    (("eta=-1e-3",), "optim.lr"),
+    (("dataset=gaussian", "eta=0"), "eta"),
+    (("optim=adam", "optim.lr=0"), "optim.lr"),
+    (("steps=0",), "steps"),
+    (("steps=1.5",), "steps"),
+    (("batch_size=0",), "batch_size"),
+    (("batch_size=true",), "batch_size"),
+    (("log_every=0",), "log_every"),
+    (("checkpoint_every=-5",), "checkpoint_every"),
+    (("seed=1.5",), "seed"),
+    (("device=tpu",), "device"),
+    (("dtype=float16",), "dtype"),
+    (("resume=no",), "resume"),
+    (("progress=3",), "progress"),
+    (("dataset.modes=0",), "dataset.modes"),
+    (("dataset.radius=0",), "dataset.radius"),
+    (("dataset.std=-1",), "dataset.std"),
+    (("dataset=gaussian", "dataset.sigma=0"), "dataset.sigma"),
+    (("dataset=gaussian", "dataset.dim=0"), "dataset.dim"),
+    (("dataset=gaussian", "dataset.init_phi=[1,2,3]"), "dataset.init_phi"),
+    (("dataset=gaussian", "dataset.init_theta=[1]"), "dataset.init_theta"),
+    (("dataset=gaussian", "dataset.mu=abc"), "dataset.mu"),
+    (("dataset.name=bogus",), "dataset.name"),
+    (("arch.depth=-1",), "arch.depth"),
+    (("arch.width=0",), "arch.width"),
+    (("arch.width=abc",), "arch.width"),
+    (("arch.z_dim=0",), "arch.z_dim"),
+    (("arch.z_std=0",), "arch.z_std"),
+    (("arch=linear",), "arch"),                       # mog needs the MLP
+    (("dataset=gaussian", "arch=mlp"), "arch"),       # the Gaussian game is linear
+    (("loss.name=bogus",), "loss.name"),
+    (("optim.name=bogus",), "optim.name"),
+    (("optim=sgd", "optim.momentum=1"), "optim.momentum"),
+    (("optim=adam", "optim.betas=[0.9]"), "optim.betas"),
+    (("optim=adam", "optim.betas=[0.9,1.0]"), "optim.betas"),
+    (("optim=adam", "optim.eps=0"), "optim.eps"),
+    (("optim=rmsprop", "optim.alpha=1"), "optim.alpha"),
+    (("optim=rmsprop", "optim.momentum=-0.1"), "optim.momentum"),
+    (("optim=rmsprop_tf", "optim.decay=0"), "optim.decay"),
+    (("optim=rmsprop_tf", "optim.eps=0"), "optim.eps"),
+    (("optim=rmsprop_tf", "optim.initial_accumulator=-1"), "optim.initial_accumulator"),
+    (("method.name=bogus",), "method.name"),
+    (("+method.foo=1",), "method.foo"),
+    (("method=altgd", "method.d_steps=0"), "method.d_steps"),
+    (("method=altgd", "method.g_steps=0"), "method.g_steps"),
+    (("method=altgd", "method.d_first=maybe"), "method.d_first"),
+    (("method=jare", "method.regularizer_estimate=foo"), "method.regularizer_estimate"),
+    (("method=conopt", "method.regularizer_estimate=unbiased", "batch_size=7"), "batch_size"),
+    (("logger.mode=sometimes",), "logger.mode"),
+    (("~logger",), "logger"),
+    (("divergence.max_param_norm=0",), "divergence.max_param_norm"),
+    (("+divergence.foo=1",), "divergence.foo"),
+    (("eval.num_samples=0",), "eval.num_samples"),
+    (("eval.std_multiple=0",), "eval.std_multiple"),
+    (("eval.mode_min_share=2",), "eval.mode_min_share"),
+    (("eval.image_steps=[a]",), "eval.image_steps"),
+    (("eval.seed=abc",), "eval.seed"),
+]
+
+
+@pytest.mark.parametrize("overrides,key", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_validate_rejects_bad_values_in_one_line(overrides, key):
+    cfg = make_cfg(*overrides)
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    msg = str(e.value)
+    assert msg and "\n" not in msg
+    assert key in msg
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_unbiased_estimate_with_even_batch_is_valid():
+    validate(make_cfg("method=jare", "method.regularizer_estimate=unbiased", "batch_size=64"))
