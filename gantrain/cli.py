@@ -20,6 +20,10 @@ def _drop_if_only_hydra_files(run_dir: Path) -> None:
         return
     if all(p.name in (".hydra",) or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
+        try:  # the date folder of the default run directory, when this run was its only one
+            run_dir.parent.rmdir()
+        except OSError:
+            pass
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

@@ -86,9 +86,11 @@ class WandbLogger:
             return
         import wandb
 
-        data = {k: v for k, v in record.items() if k != "step" and v is not None}
+        # Scalars only: lists (e.g. the top eigenvalues) stay in metrics.jsonl, their picture goes here.
+        data = {k: v for k, v in record.items()
+                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
         for p in images:
-            data[f"samples/{Path(p).stem.split('_step_')[0]}"] = wandb.Image(str(p))
+            data[f"images/{Path(p).stem.split('_step_')[0]}"] = wandb.Image(str(p))
         self.run.log(data, step=step)
 
     def finish(self, exit_code: int = 0) -> None:

@@ -94,6 +94,10 @@ class Trainer:
                                  opt_d=self.opt_d)
         self.metrics = MetricsFile(self.run_dir / "metrics.jsonl")
         self.image_steps = set(int(s) for s in cfg.eval.image_steps)
+        self.monitor = None
+        if cfg.analysis.every > 0:
+            from gantrain.analysis.monitor import SpectrumMonitor
+            self.monitor = SpectrumMonitor(cfg, self.game)
 
     # --- pieces ------------------------------------------------------------------------------
     def _restore(self) -> tuple[int, float, str | None]:
@@ -152,12 +156,15 @@ class Trainer:
         logger = WandbLogger(cfg.logger, self.run_dir, self.config, name=self.run_dir.name,
                              resume_id=wandb_id)
         t0 = time.perf_counter()
-        step, done, last = start, start, {}
+        step, done = start, start
+        # A run resumed at its last step logs nothing new: its final values are already on disk.
+        last = (self.metrics.read() or [{}])[-1] if start > 0 else {}
         wall = lambda: wall_before + time.perf_counter() - t0  # noqa: E731
         try:
             if start == 0:
-                last = self._record(0, {"param_norm": self.game.param_norm()})
-                logger.log(last, 0, self._images(0, final=False))
+                spectral, spectral_images = self._spectrum(0, None)
+                last = self._record(0, {"param_norm": self.game.param_norm(), **spectral})
+                logger.log(last, 0, self._images(0, final=False) + spectral_images)
             from tqdm import tqdm
             bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, unit="step",
                        dynamic_ncols=True, desc=f"{cfg.method.name} {cfg.dataset.name}")
@@ -169,9 +176,10 @@ class Trainer:
                 stats["param_norm"] = self.game.param_norm()
                 reason = self._divergence(stats)
                 final = step == cfg.steps or reason is not None
-                if final or step % cfg.log_every == 0:
-                    last = self._record(step, stats)
-                    logger.log(last, step, self._images(step, final))
+                spectral, spectral_images = self._spectrum(step, reason)
+                if final or step % cfg.log_every == 0 or spectral:
+                    last = self._record(step, {**stats, **spectral})
+                    logger.log(last, step, self._images(step, final) + spectral_images)
                     bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_d", "loss_g", "modes_covered",
                                                                    "dist_equilibrium")
                                      if last.get(k) is not None}, refresh=False)
@@ -194,6 +202,12 @@ class Trainer:
             summary = self._summary("completed", step, wall(), last)
         logger.finish()
         return summary
+
+    def _spectrum(self, step: int, reason: str | None) -> tuple[dict, list[Path]]:
+        """The field's spectrum every ``analysis.every`` steps (not at a diverged point)."""
+        if self.monitor is None or reason is not None or not self.monitor.due(step):
+            return {}, []
+        return self.monitor(step, self.run_dir / "images")
 
     def _images(self, step: int, final: bool) -> list[Path]:
         if step in self.image_steps or final:

@@ -469,9 +469,9 @@ def test_wandb_images_are_logged(tmp_path, monkeypatch):
     run(d, *MOG, "steps=4", "log_every=2", "eval.image_steps=[0]", "logger.mode=offline")
     logged = {step: data for data, step in fake.runs[0].logged}
     assert sorted(logged) == [0, 2, 4]
-    assert logged[0]["samples/samples"] == ("image", str(d / "images" / "samples_step_000000.png"))
-    assert "samples/samples" not in logged[2]
-    assert logged[4]["samples/samples"][1].endswith("samples_step_000004.png")
+    assert logged[0]["images/samples"] == ("image", str(d / "images" / "samples_step_000000.png"))
+    assert "images/samples" not in logged[2]
+    assert logged[4]["images/samples"][1].endswith("samples_step_000004.png")
 
 
 def test_wandb_disabled_is_never_initialized(tmp_path, monkeypatch):
@@ -512,3 +512,30 @@ def test_interrupt_is_recorded_and_reraised(tmp_path, monkeypatch):
         run(tmp_path / "run", *GAUSS, "steps=30", "checkpoint_every=10")
     s = summary(tmp_path / "run")
     assert s["status"] == "failed" and s["error"] == "KeyboardInterrupt" and s["steps_done"] == 11
+
+
+def test_spectrum_is_logged_during_training(tmp_path):
+    """analysis.every=K: every K steps the exact spectrum of the current point is in metrics.jsonl,
+    with its picture, and the run is the same run as without it (own RNG)."""
+    base = ["dataset=gaussian", "method=jare", "steps=40", "log_every=20", "checkpoint_every=40"]
+    train(make_cfg(*base, "analysis.every=10"), tmp_path / "a")
+    train(make_cfg(*base), tmp_path / "b")
+    recs = {r["step"]: r for r in map(json.loads, (tmp_path / "a" / "metrics.jsonl").read_text().splitlines())}
+    assert sorted(recs) == [0, 10, 20, 30, 40]
+    for step in (0, 10, 20, 30, 40):
+        r = recs[step]
+        assert len(r["spectrum_top"]) == 4 and r["zeta"] is not None and r["tau"] >= 1
+        assert r["lr_over_max_stable_lr"] == pytest.approx(1e-3 / r["max_stable_lr"])
+        assert (tmp_path / "a" / "images" / f"spectrum_step_{step:06d}.png").is_file()
+    a = torch.load(tmp_path / "a" / "checkpoints" / "last.pt", weights_only=True)["modules"]
+    b = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["modules"]
+    assert torch.equal(a["generator"]["phi"], b["generator"]["phi"])
+
+
+def test_spectrum_during_training_on_mog_uses_batches(tmp_path):
+    cfg = make_cfg("arch.depth=1", "arch.width=4", "arch.z_dim=2", "dataset.modes=3", "steps=4",
+                   "log_every=4", "analysis.every=2", "analysis.batches=2", "eval.num_samples=64",
+                   "eval.image_steps=[]", "method=conopt")
+    train(cfg, tmp_path)
+    recs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs if "spectrum_top" in r] == [0, 2, 4]

@@ -212,6 +212,35 @@ class Eval:
                "must be in [0, 1]")
 
 
+METHODS = ("simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")
+
+
+@dataclass
+class Analysis:
+    mode: str = "spectrum"
+    every: int = 0
+    point: str = "equilibrium"
+    batches: int = 10
+    seed: int = 4321
+    dense_max: int = 3000
+    k: int = 6
+    quadrature_order: int = 8
+    eps: float = 1e-3
+    compare: list[str] = field(default_factory=lambda: ["simgd", "conopt", "jare"])
+    gammas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0])
+
+    def __post_init__(self):
+        _one_of("analysis.mode", self.mode, ("spectrum", "phase"))
+        _check(self.every >= 0, "analysis.every", self.every, "must be >= 0 (0: off)")
+        for key in ("batches", "dense_max", "k", "quadrature_order"):
+            _check(getattr(self, key) >= 1, f"analysis.{key}", getattr(self, key), "must be >= 1")
+        _check(self.eps > 0, "analysis.eps", self.eps, "must be > 0")
+        for m in self.compare:
+            _one_of("analysis.compare", m, METHODS)
+        _check(all(g >= 0 for g in self.gammas), "analysis.gammas", self.gammas,
+               "must be numbers >= 0")
+
+
 GROUPS: dict[str, dict[str, type]] = {
     "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
                **{n: SimultaneousMethod for n in
@@ -223,7 +252,7 @@ GROUPS: dict[str, dict[str, type]] = {
               "rmsprop_tf": RMSpropTFOptim},
     "logger": {"wandb": Logger},
 }
-SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval}
+SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval, "analysis": Analysis}
 COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",)}
 
 

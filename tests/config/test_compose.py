@@ -223,6 +223,13 @@ BAD = [
     (("eval.mode_min_share=2",), "eval.mode_min_share"),
     (("eval.image_steps=[a]",), "eval.image_steps"),
     (("eval.seed=abc",), "eval.seed"),
+    (("analysis.every=-1",), "analysis.every"),
+    (("analysis.mode=nope",), "analysis.mode"),
+    (("analysis.batches=0",), "analysis.batches"),
+    (("analysis.k=0",), "analysis.k"),
+    (("analysis.eps=0",), "analysis.eps"),
+    (("analysis.compare=[simgd,nope]",), "analysis.compare"),
+    (("analysis.gammas=[1,-2]",), "analysis.gammas"),
 ]
 
 
