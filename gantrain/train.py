@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from gantrain import engine
+from gantrain.engine import resolve_device  # noqa: F401  (kept importable from here)
 from gantrain.checkpoint import CheckpointIO, rng_state, set_rng_state
 from gantrain.config import ConfigError, validate
 from gantrain.games import build_game
@@ -32,14 +34,6 @@ FINISHED = ("completed", "diverged")
 
 class Diverged(Exception):
     pass
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' is invalid: no CUDA device is visible; use device=cpu or auto")
-    return name
 
 
 def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -77,7 +71,7 @@ class Trainer:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.previous = check_run_dir(self.run_dir, self.config)
-        self.device = resolve_device(cfg.device)
+        self.device = engine.setup(cfg)
         self.dtype = getattr(torch, cfg.dtype)
 
         torch.manual_seed(cfg.seed)
@@ -91,7 +85,7 @@ class Trainer:
         self.data_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.ckpt = CheckpointIO(self.run_dir / "checkpoints", generator=self.game.generator,
                                  discriminator=self.game.discriminator, opt_g=self.opt_g,
-                                 opt_d=self.opt_d)
+                                 opt_d=self.opt_d, game=self.game)
         self.metrics = MetricsFile(self.run_dir / "metrics.jsonl")
         self.image_steps = set(int(s) for s in cfg.eval.image_steps)
         self.monitor = None
@@ -116,9 +110,11 @@ class Trainer:
         self.ckpt.save(step=step, wall_time_s=wall, wandb_id=wandb_id,
                        rng=rng_state({"data": self.data_rng}))
 
-    def _record(self, step: int, stats: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, step: int, stats: dict[str, Any], final: bool = False) -> dict[str, Any]:
         record = {"step": step, **{k: to_json_value(v) for k, v in stats.items()}}
         record.update({k: to_json_value(v) for k, v in self.game.eval_metrics().items()})
+        if final or self.game.eval_due(step):
+            record.update({k: to_json_value(v) for k, v in self.game.evaluate(step).items()})
         self.metrics.append(record)
         return record
 
@@ -173,12 +169,13 @@ class Trainer:
                 stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
                                              self.data_rng)
                 done = step  # the last step whose update was applied
+                self.game.after_step(step)
                 stats["param_norm"] = self.game.param_norm()
                 reason = self._divergence(stats)
                 final = step == cfg.steps or reason is not None
                 spectral, spectral_images = self._spectrum(step, reason)
-                if final or step % cfg.log_every == 0 or spectral:
-                    last = self._record(step, {**stats, **spectral})
+                if final or step % cfg.log_every == 0 or spectral or self.game.eval_due(step):
+                    last = self._record(step, {**stats, **spectral}, final)
                     logger.log(last, step, self._images(step, final) + spectral_images)
                     bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_d", "loss_g", "modes_covered",
                                                                    "dist_equilibrium")
@@ -210,8 +207,8 @@ class Trainer:
         return self.monitor(step, self.run_dir / "images")
 
     def _images(self, step: int, final: bool) -> list[Path]:
-        if step in self.image_steps or final:
-            return self.game.save_images(step, self.run_dir / "images")
+        if step in self.image_steps or final or self.game.eval_due(step):
+            return self.game.save_images(step, self.run_dir)
         return []
 
 

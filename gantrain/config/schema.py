@@ -212,6 +212,27 @@ class Eval:
                "must be in [0, 1]")
 
 
+@dataclass
+class Engine:
+    tf32: bool = True
+    channels_last: bool = True
+    amp: str = "none"
+    deterministic: bool = False
+
+    def __post_init__(self):
+        _one_of("engine.amp", self.amp, ("none", "bf16"))
+
+
+@dataclass
+class EMA:
+    decay: float = 0.0
+    start: int = 0
+
+    def __post_init__(self):
+        _check(0 <= self.decay < 1, "ema.decay", self.decay, "must be in [0, 1) (0: off)")
+        _check(self.start >= 0, "ema.start", self.start, "must be >= 0")
+
+
 METHODS = ("simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")
 
 
@@ -252,7 +273,8 @@ GROUPS: dict[str, dict[str, type]] = {
               "rmsprop_tf": RMSpropTFOptim},
     "logger": {"wandb": Logger},
 }
-SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval, "analysis": Analysis}
+SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval, "analysis": Analysis,
+                             "engine": Engine, "ema": EMA}
 COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",)}
 
 

@@ -5,7 +5,8 @@ import torch
 
 from gantrain.games.base import Game
 
-DATASETS = ("mog", "gaussian")
+IMAGE_DATASETS = ("cifar10", "celeba", "imagenet", "fake_images")
+DATASETS = ("mog", "gaussian", *IMAGE_DATASETS)
 
 
 def build_game(cfg, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Game:
@@ -16,4 +17,7 @@ def build_game(cfg, device: str = "cpu", dtype: torch.dtype = torch.float32) -> 
     if name == "mog":
         from gantrain.games.mog import MixtureGame
         return MixtureGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype, cfg.eval)
+    if name in IMAGE_DATASETS:
+        from gantrain.games.images import ImageGame
+        return ImageGame(cfg, device, dtype)
     raise ValueError(f"dataset={name!r} is not known; allowed: {', '.join(DATASETS)}")

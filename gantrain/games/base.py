@@ -51,8 +51,27 @@ class Game:
         """Game-specific quality metrics of the current point (cheap; run at every log step)."""
         return {}
 
-    def save_images(self, step: int, out_dir: Path) -> list[Path]:
+    def eval_due(self, step: int) -> bool:
+        """Whether ``evaluate`` (expensive metrics) runs at this step; the last step always does."""
+        return False
+
+    def evaluate(self, step: int) -> dict:
+        """Expensive metrics (e.g. Inception score, FID), at ``eval_due`` steps and at the end."""
+        return {}
+
+    def save_images(self, step: int, run_dir: Path) -> list[Path]:
+        """Write this step's pictures under the run directory; return their paths."""
         return []
+
+    def after_step(self, step: int) -> None:
+        """Called after every optimizer step (e.g. to update an EMA of the generator)."""
+
+    def state_dict(self) -> dict:
+        """State beyond the players' parameters that a resumed run needs (data position, EMA)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def randn(self, shape, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(shape, generator=rng, device=self.device, dtype=self.dtype)

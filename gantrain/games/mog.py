@@ -47,10 +47,10 @@ class MixtureGame(Game):
         return mode_metrics(self.eval_samples(), self.centers, self.std,
                             float(self.eval_cfg.std_multiple), float(self.eval_cfg.mode_min_share))
 
-    def save_images(self, step: int, out_dir: Path) -> list[Path]:
+    def save_images(self, step: int, run_dir: Path) -> list[Path]:
         from gantrain.plots import scatter_kde
 
-        path = Path(out_dir) / f"samples_step_{step:06d}.png"
+        path = Path(run_dir) / "images" / f"samples_step_{step:06d}.png"
         scatter_kde(self.eval_samples().cpu().double().numpy(), self.centers.cpu().double().numpy(),
                     path, title=f"step {step}")
         return [path]
