@@ -107,6 +107,28 @@ class LinearArch:
     name: str = "linear"
 
 
+# gantrain.models.images.IMAGE_ARCHS, listed here: importing the models would be circular.
+IMAGE_ARCHS = ("resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet", "conv4", "conv4_nobn",
+               "dcgan4_nobn", "dcgan4", "dcgan4_const", "dcgan3")
+
+
+@dataclass
+class ImageArch:
+    name: str
+    filters: int = 64
+    z_dim: int = 128
+    z_std: float = 1.0
+    spectral_norm: bool = False
+    init: str = "xavier"
+    batch_norm: Optional[bool] = None   # null: the architecture's default
+
+    def __post_init__(self):
+        for key in ("filters", "z_dim"):
+            _check(getattr(self, key) >= 1, f"arch.{key}", getattr(self, key), "must be >= 1")
+        _check(self.z_std > 0, "arch.z_std", self.z_std, "must be > 0")
+        _one_of("arch.init", self.init, ("xavier", "normal"))
+
+
 # --- loss, optim, logger --------------------------------------------------------------------
 @dataclass
 class Loss:
@@ -281,12 +303,14 @@ class Analysis:
                "must be numbers >= 0")
 
 
+from gantrain.data.schema import DATASET_SCHEMAS  # noqa: E402  (it uses _check from above)
+
 GROUPS: dict[str, dict[str, type]] = {
     "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
                **{n: SimultaneousMethod for n in
                   ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")}},
-    "dataset": {"gaussian": GaussianData, "mog": MixtureData},
-    "arch": {"mlp": MLPArch, "linear": LinearArch},
+    "dataset": {"gaussian": GaussianData, "mog": MixtureData, **DATASET_SCHEMAS},
+    "arch": {"mlp": MLPArch, "linear": LinearArch, **{n: ImageArch for n in IMAGE_ARCHS}},
     "loss": {n: Loss for n in ("standard", "minimax", "wgan", "hinge")},
     "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
               "rmsprop_tf": RMSpropTFOptim},
@@ -294,7 +318,7 @@ GROUPS: dict[str, dict[str, type]] = {
 }
 SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval, "analysis": Analysis,
                              "engine": Engine, "ema": EMA}
-COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",)}
+COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 
 
 def _merge(schema: type, section: Any, key: str) -> Any:

@@ -35,7 +35,7 @@ def _compose_cases():
             continue
         for option in OPTIONS[group]:
             if group == "arch":  # each architecture belongs to one game
-                data = {"linear": "gaussian", "mlp": "mog"}[option]
+                data = {"linear": "gaussian", "mlp": "mog"}.get(option, "fake_images")
                 yield pytest.param((f"dataset={data}", f"arch={option}"), id=f"arch={option}")
             elif group == "dataset":
                 yield pytest.param((f"dataset={option}",), id=f"dataset={option}")
@@ -79,7 +79,35 @@ def test_every_preset_composes_with_every_method(experiment, method):
     cfg = make_cfg(f"experiment={experiment}", f"method={method}")
     assert validate(cfg) is None
     assert cfg.method.name == method
-    assert cfg.dataset.name == ("gaussian" if experiment.startswith("gaussian") else "mog")
+    expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "celeba": "celeba",
+                "imagenet": "imagenet"}[experiment.split("_")[0]]
+    assert cfg.dataset.name == expected
+
+
+CIFAR_SETTINGS = {  # JARE Table 1 / experiments.md §C: setting -> (arch, optimizer)
+    "a": ("conv4", "adam"), "b": ("conv4_nobn", "adam"), "c": ("dcgan4_nobn", "adam"),
+    "d": ("dcgan4_nobn", "rmsprop_tf"), "e": ("resnet_v1", "adam"), "f": ("resnet_v2", "adam"),
+}
+CIFAR_METHODS = {"gan": ("simgd", False), "sngan": ("simgd", True), "conopt": ("conopt", False),
+                 "jare": ("jare", False)}
+
+
+@pytest.mark.parametrize("setting", sorted(CIFAR_SETTINGS))
+@pytest.mark.parametrize("compared", sorted(CIFAR_METHODS))
+def test_cifar_presets_hold_the_papers_values(setting, compared):
+    cfg = make_cfg(f"experiment=cifar_{setting}_{compared}")
+    validate(cfg)
+    arch, optim = CIFAR_SETTINGS[setting]
+    method, sn = CIFAR_METHODS[compared]
+    assert (cfg.dataset.name, cfg.arch.name, cfg.optim.name, cfg.method.name) == ("cifar10", arch, optim, method)
+    assert cfg.arch.spectral_norm is sn and cfg.arch.filters == 64 and cfg.arch.z_dim == 128
+    if method != "simgd":
+        assert cfg.gamma == {"conopt": 10, "jare": 100}[method]
+    if optim == "adam":
+        assert list(cfg.optim.betas) == [0.5, 0.999]
+    assert cfg.eta == cfg.optim.lr == 1e-4 and cfg.batch_size == 64 and cfg.steps == 500000
+    assert (cfg.eval.every, cfg.eval.num_samples, cfg.eval.fid_num_samples, cfg.eval.reference_num_images,
+            cfg.eval.splits) == (5000, 50000, 12800, 12800, 10)
 
 
 @pytest.mark.parametrize("optim", OPTIONS["optim"])

@@ -397,7 +397,7 @@ def test_dataset_configs_compose_with_the_image_setup(name):
     if not extra:
         assert cfg.arch.name == arch
     assert cfg.dataset.name == name and cfg.loss.name == "standard"
-    assert cfg.optim.name == "adam" and list(cfg.optim.betas) == [0.5, 0.999]
+    assert cfg.optim.name == "adam"   # betas (0.5, 0.999) come with the experiment presets
     assert cfg.eta == cfg.optim.lr == 1e-4 and cfg.batch_size == 64
     d = _merge(DATASET_SCHEMAS[name], cfg.dataset, "dataset")
     assert d.split == "train" and d.workers == 2
