@@ -86,7 +86,14 @@ def main(cfg: DictConfig) -> None:
     from gantrain.config import ConfigError
 
     try:
-        run_analysis(cfg, Path(HydraConfig.get().runtime.output_dir))
+        mode = cfg.analysis.get("mode", "spectrum")
+        if mode not in ("spectrum", "phase"):
+            raise ConfigError(f"analysis.mode={mode!r} is invalid: allowed: phase, spectrum")
+        if mode == "phase":
+            from gantrain.analysis.phase import run_phase_diagram
+            run_phase_diagram(cfg, Path(HydraConfig.get().runtime.output_dir))
+        else:
+            run_analysis(cfg, Path(HydraConfig.get().runtime.output_dir))
     except ConfigError as e:
         print(f"gantrain-analyze: error: {e}", file=sys.stderr)
         sys.exit(2)
