@@ -8,4 +8,31 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 import torch  # noqa: E402
 
+from gantrain.metrics import defaults as D  # noqa: E402
+from gantrain.metrics.inception import build_fid_inception  # noqa: E402
+
 torch.set_num_threads(1)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_torch_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("torch_home")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = build_fid_inception()
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight)
+    path = home / "hub" / "checkpoints" / D.WEIGHTS_FILE
+    path.parent.mkdir(parents=True)
+    torch.save(net.state_dict(), path)
+    return home
+
+
+@pytest.fixture
+def torch_home(fake_torch_home, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(fake_torch_home))
+    return fake_torch_home

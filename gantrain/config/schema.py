@@ -13,17 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
-class ConfigError(ValueError):
-    """A bad configuration value; the message is a single line meant for the user."""
-
-
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
-
-
-def _one_of(key: str, value: Any, options) -> None:
-    _check(value in options, key, value, "allowed: " + ", ".join(map(str, options)))
+from gantrain.errors import ConfigError, _check, _one_of  # noqa: F401
 
 
 # --- method ---------------------------------------------------------------------------------
@@ -220,40 +210,6 @@ class Divergence:
 
 
 @dataclass
-class Eval:
-    num_samples: int = 2560
-    seed: int = 1234
-    std_multiple: float = 3.0
-    mode_min_share: float = 0.01
-    image_steps: list[int] = field(default_factory=lambda: [0])
-    every: int = 0
-    fid_num_samples: Optional[int] = None
-    reference_num_images: Optional[int] = None
-    batch_size: int = 50
-    splits: int = 10
-    force_fid: bool = False
-    cache_dir: Optional[str] = None
-
-    def __post_init__(self):
-        _check(self.num_samples >= 1, "eval.num_samples", self.num_samples, "must be >= 1")
-        _check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0: off)")
-        for key in ("fid_num_samples", "reference_num_images"):
-            value = getattr(self, key)
-            _check(value is None or value >= 1, f"eval.{key}", value, "must be null or >= 1")
-        _check(self.batch_size >= 1, "eval.batch_size", self.batch_size, "must be >= 1")
-        _check(self.splits >= 1, "eval.splits", self.splits, "must be >= 1")
-        fid_n = self.fid_num_samples or self.num_samples
-        _check(self.every == 0 or self.force_fid or fid_n >= 2048,
-               "eval.fid_num_samples" if self.fid_num_samples else "eval.num_samples", fid_n,
-               "FID needs at least 2048 samples (set eval.force_fid=true to allow fewer)")
-        _check(self.splits <= self.num_samples, "eval.splits", self.splits,
-               f"must be <= eval.num_samples={self.num_samples}")
-        _check(self.std_multiple > 0, "eval.std_multiple", self.std_multiple, "must be > 0")
-        _check(0 <= self.mode_min_share <= 1, "eval.mode_min_share", self.mode_min_share,
-               "must be in [0, 1]")
-
-
-@dataclass
 class Engine:
     tf32: bool = True
     channels_last: bool = True
@@ -303,7 +259,8 @@ class Analysis:
                "must be numbers >= 0")
 
 
-from gantrain.data.schema import DATASET_SCHEMAS  # noqa: E402  (it uses _check from above)
+from gantrain.data.schema import DATASET_SCHEMAS  # noqa: E402
+from gantrain.metrics.defaults import ImageEvalSchema  # noqa: E402
 
 GROUPS: dict[str, dict[str, type]] = {
     "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
@@ -316,7 +273,7 @@ GROUPS: dict[str, dict[str, type]] = {
               "rmsprop_tf": RMSpropTFOptim},
     "logger": {"wandb": Logger},
 }
-SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": Eval, "analysis": Analysis,
+SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
                              "engine": Engine, "ema": EMA}
 COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 

@@ -1,15 +1,14 @@
 """Dataclass schemas of the image datasets (the ``dataset`` config group).
 
 Registered in ``gantrain.config.schema.GROUPS["dataset"]`` by ``DATASET_SCHEMAS``. This module
-imports only the config helpers, so ``gantrain.config.schema`` may import it at load time (after
-it defines ``ConfigError``, ``_check`` and ``_one_of``).
+imports only ``gantrain.errors``, so ``gantrain.config.schema`` may import it at load time.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from gantrain.config.schema import _check, _one_of
+from gantrain.errors import _check, _one_of
 
 # Each dataset has one resolution (the papers' architectures are built for it), fake_images any.
 RESOLUTIONS = {"cifar10": 32, "celeba": 64, "imagenet": 128}

@@ -59,6 +59,8 @@ class ImageGame(Game):
         if self.eval_every > 0:
             from gantrain.metrics.evaluator import ImageEvaluator
             self.evaluator = ImageEvaluator(cfg.eval, self.data, self.device)
+            if self.evaluator.missing:  # say it once, at the start; scores are then missing, not 0
+                log.warning("%s", self.evaluator.missing)
 
     # --- data --------------------------------------------------------------------------------
     def sample_real(self, n, rng):

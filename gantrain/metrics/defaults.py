@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from gantrain.errors import _check
+
 # --- Inception network ----------------------------------------------------------------------
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 # Where pytorch-fid downloads it from (named in the "weights missing" message only).
@@ -49,12 +51,6 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gantrain" / "fid_stats"
 
 
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        from gantrain.config.schema import ConfigError  # late: schema.py may import this module
-        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
-
-
 @dataclass
 class ImageEvalSchema:
     """The ``eval`` section: the mixture-of-Gaussians keys of the existing ``Eval`` schema (same
@@ -90,3 +86,10 @@ class ImageEvalSchema:
                "eval.reference_num_images", self.reference_num_images, "must be null or >= 2")
         _check(self.batch_size >= 1, "eval.batch_size", self.batch_size, "must be >= 1")
         _check(self.splits >= 1, "eval.splits", self.splits, "must be >= 1")
+        _check(self.splits <= self.num_samples, "eval.splits", self.splits,
+               f"must be <= eval.num_samples={self.num_samples}")
+        # Refuse a biased FID before any work, not at the first evaluation.
+        fid_n = self.fid_num_samples or self.num_samples
+        _check(self.every == 0 or self.force_fid or fid_n >= MIN_FID_SAMPLES,
+               "eval.fid_num_samples" if self.fid_num_samples else "eval.num_samples", fid_n,
+               f"FID needs at least {MIN_FID_SAMPLES} samples (eval.force_fid=true allows fewer)")
