@@ -18,6 +18,16 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path, title: str) -> Path:
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str = "",
                   theory: dict[str, list[list[float]]] | None = None) -> Path:
     """One panel per method: eigenvalues of the field's Jacobian (stable: left half-plane)."""
@@ -34,13 +44,7 @@ def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str 
             ax.scatter(th[:, 0], th[:, 1], s=60, facecolors="none", edgecolors="k", label="theorem")
             ax.legend(fontsize=7, loc="best")
         ax.set(title=method, xlabel="Re λ", ylabel="Im λ")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path, title)
 
 
 def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = "") -> Path:
@@ -55,10 +59,4 @@ def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = 
         if np.nanmin(ys) > 0:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path, title)
