@@ -2,7 +2,25 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test test-all bench clean
+.PHONY: help install test bench clean fig5 fig6 fig7 fig8 onesided spectra table1 figures
+
+# Paper reproduction: each target runs its sweep (sweeps/<name>.yaml), then gantrain-report.
+# QUICK=1 shrinks every grid (fewer steps and samples, one seed); SWEEP_ARGS adds overrides;
+# LAUNCHER=joblib runs jobs in parallel locally, LAUNCHER=slurm on a cluster.
+QUICK      ?= 0
+SWEEP_ARGS ?=
+LAUNCHER   ?= basic
+RUNS       ?= outputs/multirun$(if $(filter 1,$(QUICK)),-quick)
+REPORTS    ?= outputs/report$(if $(filter 1,$(QUICK)),-quick)
+COMMON     := launcher=$(LAUNCHER) progress=false
+ifeq ($(QUICK),1)
+  GAUSS_QUICK   := steps=3000 log_every=100 checkpoint_every=3000
+  MOG_QUICK     := steps=1500 log_every=100 checkpoint_every=1500 eval.image_steps=[0,500,1000,1500]
+  SPECTRA_QUICK := analysis.gammas=[1,10,100]
+  TABLE1_QUICK  := dataset=fake_images dataset.size=256 steps=200 log_every=20 checkpoint_every=200 \
+                   arch.filters=8 batch_size=16 eval.every=100 eval.num_samples=64 eval.fid_num_samples=64 \
+                   eval.reference_num_images=64 eval.splits=2 eval.batch_size=32 eval.force_fid=true seed=0
+endif
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,6 +36,34 @@ test:  ## run the test suite (CPU, wandb disabled)
 bench:  ## step time per rule and the default command's wall time/memory (see benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_step_time.py
 	$(BIN)/python benchmarks/bench_default_run.py
+
+define sweep
+	$(BIN)/$(1) -m --config-dir sweeps --config-name $(2) $(COMMON) $(3) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
+	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS)
+endef
+
+fig5:  ## JARE Fig. 5: Gaussian game, mu 2/4/6, SimGD vs ConOpt vs JARE
+	$(call sweep,gantrain,fig5,$(GAUSS_QUICK))
+
+fig6:  ## JARE Fig. 6: Gaussian game, sigma 0.2/0.5 at mu 2
+	$(call sweep,gantrain,fig6,$(GAUSS_QUICK))
+
+fig7:  ## JARE Fig. 7: mixture of Gaussians, r = 2, five methods, samples over iterations
+	$(call sweep,gantrain,fig7,$(MOG_QUICK))
+
+fig8:  ## JARE Fig. 8: mixture of Gaussians, r = 10
+	$(call sweep,gantrain,fig8,$(MOG_QUICK))
+
+onesided:  ## one-sided ConOpt/JARE against the full rules, over gamma
+	$(call sweep,gantrain,onesided,$(GAUSS_QUICK))
+
+spectra:  ## every rule's spectrum at the Gaussian equilibrium (gantrain-analyze)
+	$(call sweep,gantrain-analyze,spectra,$(SPECTRA_QUICK))
+
+table1:  ## JARE Table 1: CIFAR-10 settings A-F x GAN/SN-GAN/ConOpt/JARE x seeds (QUICK=1: fake_images)
+	$(call sweep,gantrain,table1,$(TABLE1_QUICK))
+
+figures: fig5 fig6 fig7 fig8 onesided spectra  ## all toy figures
 
 clean:  ## remove run outputs
 	rm -rf outputs multirun

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -31,13 +32,29 @@ def main(cfg: DictConfig) -> None:
     from gantrain.config import ConfigError
     from gantrain.train import train
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    # In a sweep a bad or crashing job is recorded (summary.json: failed) and the sweep goes on.
+    sweeping = hc.mode == RunMode.MULTIRUN
     try:
         summary = train(cfg, run_dir)
     except ConfigError as e:
+        if sweeping:
+            if not (run_dir / "summary.json").exists():
+                from gantrain.tracking import write_json
+                write_json(run_dir / "summary.json", {
+                    "status": "failed", "steps_done": 0, "diverged_at": None, "wall_time_s": 0.0,
+                    "error": f"ConfigError: {e}", "metrics": {}})
+            log.error("job %s: %s", hc.job.num, e)
+            return
         _drop_if_only_hydra_files(run_dir)
         print(f"gantrain: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Exception as e:  # the run wrote status: failed with the error
+        if not sweeping:
+            raise
+        log.error("job %s failed: %s: %s", hc.job.num, type(e).__name__, e)
+        return
     m = summary["metrics"]
     shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("modes_covered", "high_quality_fraction",
                                                    "mode_kl", "dist_equilibrium")

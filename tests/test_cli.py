@@ -178,3 +178,18 @@ def test_unknown_option_fails_cleanly(tmp_path, arg, group):
     assert f"{group}/nope" in first, res.stderr
     assert not run_dir.exists()
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_bad_job_never_stops_the_sweep(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    proc = gantrain("-m", f"launcher={launcher}", "dataset=gaussian", "steps=20", "method=simgd,jare",
+                    "gamma=10,-1", f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    statuses = {}
+    for job in sorted(sweep.glob("[0-9]*")):
+        s = summary(job)
+        statuses[job.name] = s["status"]
+        if s["status"] == "failed":
+            assert s["error"] == "ConfigError: gamma=-1 is invalid: must be a number >= 0"
+    assert statuses == {"0": "completed", "1": "failed", "2": "completed", "3": "failed"}

@@ -53,6 +53,8 @@ def test_every_group_option_composes_and_validates(overrides):
         group, option = ov.split("=")
         if group == "logger":
             assert cfg.logger.mode == {"none": "disabled", "wandb": "offline"}[option]
+        elif group == "launcher":  # a launcher only sets Hydra's launcher (checked below)
+            continue
         else:
             assert cfg[group].name == option
 
@@ -277,3 +279,17 @@ def test_config_error_is_a_value_error():
 
 def test_unbiased_estimate_with_even_batch_is_valid():
     validate(make_cfg("method=jare", "method.regularizer_estimate=unbiased", "batch_size=64"))
+
+
+@pytest.mark.parametrize("launcher,target", [
+    ("basic", "BasicLauncher"), ("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher")])
+def test_launchers_select_hydras_launcher(launcher, target):
+    from hydra import compose, initialize_config_dir
+
+    from gantrain.cli import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+    if launcher == "slurm":   # GPU request, time limit, requeue on preemption
+        assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.max_num_timeout > 0
