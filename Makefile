@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test bench clean fig5 fig6 fig7 fig8 onesided spectra table1 figures
+.PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures
 
 # Paper reproduction: each target runs its sweep (sweeps/<name>.yaml), then gantrain-report.
 # QUICK=1 shrinks every grid (fewer steps and samples, one seed); SWEEP_ARGS adds overrides;
@@ -36,6 +36,11 @@ test:  ## run the test suite (CPU, wandb disabled)
 bench:  ## step time per rule and the default command's wall time/memory (see benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_step_time.py
 	$(BIN)/python benchmarks/bench_default_run.py
+
+ddp-smoke:  ## torch.distributed smoke run: 2 CPU processes (gloo) under torchrun, a few ConOpt steps
+	WANDB_MODE=disabled $(BIN)/torchrun --standalone --nproc_per_node=2 -m gantrain.cli method=conopt \
+	  steps=20 batch_size=64 log_every=5 checkpoint_every=10 logger=none progress=false \
+	  hydra.run.dir=outputs/ddp-smoke
 
 define sweep
 	$(BIN)/$(1) -m --config-dir sweeps --config-name $(2) $(COMMON) $(3) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)

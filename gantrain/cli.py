@@ -27,13 +27,40 @@ def _drop_if_only_hydra_files(run_dir: Path) -> None:
             pass
 
 
+def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
+    """Under torch.distributed every process runs this Hydra app; rank 0's run directory is the
+    run's. The others (started with no .hydra folder and no log file, see ``main``) drop the
+    empty directory Hydra made for them when it differs (e.g. a ${now:...} a second later)."""
+    from gantrain import distributed as ddp
+    from gantrain.engine import resolve_device
+
+    ddp.init(ddp.local_device(resolve_device(cfg.device)))
+    shared = Path(ddp.broadcast_object(str(run_dir)))
+    if shared.resolve() != run_dir.resolve():
+        for d in (run_dir, run_dir.parent):
+            try:
+                d.rmdir()   # only when empty
+            except OSError:
+                break
+    return shared
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     from gantrain.config import ConfigError
+    from gantrain.distributed import env_world
     from gantrain.train import train
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    rank, world, _ = env_world()
+    if world > 1:
+        try:
+            run_dir = _shared_run_dir(cfg, run_dir)
+        except ConfigError as e:
+            if rank == 0:
+                print(f"gantrain: error: {e}", file=sys.stderr)
+            sys.exit(2)
     # In a sweep a bad or crashing job is recorded (summary.json: failed) and the sweep goes on.
     sweeping = hc.mode == RunMode.MULTIRUN
     try:
@@ -47,13 +74,16 @@ def main(cfg: DictConfig) -> None:
                     "error": f"ConfigError: {e}", "metrics": {}})
             log.error("job %s: %s", hc.job.num, e)
             return
-        _drop_if_only_hydra_files(run_dir)
-        print(f"gantrain: error: {e}", file=sys.stderr)
+        if rank == 0:
+            _drop_if_only_hydra_files(run_dir)
+            print(f"gantrain: error: {e}", file=sys.stderr)
         sys.exit(2)
     except Exception as e:  # the run wrote status: failed with the error
         if not sweeping:
             raise
         log.error("job %s failed: %s: %s", hc.job.num, type(e).__name__, e)
+        return
+    if rank != 0:
         return
     m = summary["metrics"]
     shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("modes_covered", "high_quality_fraction",
@@ -61,6 +91,17 @@ def main(cfg: DictConfig) -> None:
                       if isinstance(m.get(k), (int, float)))
     log.info("%s after %d steps (%.1f s)%s -> %s", summary["status"], summary["steps_done"],
              summary["wall_time_s"], f": {shown}" if shown else "", run_dir)
+
+
+def main() -> None:
+    """The ``gantrain`` script (also ``python -m gantrain.cli``, e.g. under torchrun)."""
+    from gantrain.distributed import env_world
+
+    rank, world, _ = env_world()
+    if world > 1 and rank != 0:   # rank 0 alone keeps Hydra's .hydra folder and log file
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
+                     "hydra/hydra_logging=disabled"]
+    _main()
 
 
 if __name__ == "__main__":

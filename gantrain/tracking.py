@@ -28,12 +28,13 @@ def write_json(path: Path, obj: dict) -> None:
 class MetricsFile:
     """Append-only JSON lines, one object per logged step."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, enabled: bool = True):
         self.path = Path(path)
+        self.enabled = enabled   # False on the processes other than rank 0: they write nothing
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
-        if not self.path.exists():
+        if not self.enabled or not self.path.exists():
             return
         kept = []
         for line in self.path.read_text().splitlines():
@@ -46,9 +47,12 @@ class MetricsFile:
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def reset(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.enabled:
+            self.path.unlink(missing_ok=True)
 
     def append(self, record: dict) -> None:
+        if not self.enabled:
+            return
         with self.path.open("a") as f:
             f.write(json.dumps(record, allow_nan=False) + "\n")
 

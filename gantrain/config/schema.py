@@ -273,8 +273,16 @@ GROUPS: dict[str, dict[str, type]] = {
               "rmsprop_tf": RMSpropTFOptim},
     "logger": {"wandb": Logger},
 }
+@dataclass
+class Distributed:
+    # torch.distributed (torchrun / SLURM): false = per-process batch norm (statistics over each
+    # process's batch_size / W rows, "ghost batches"); true = batch norm over the global batch
+    # (gantrain.distributed.SyncBatchNorm, twice differentiable). Ignored in one process.
+    sync_batchnorm: bool = False
+
+
 SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
-                             "engine": Engine, "ema": EMA}
+                             "engine": Engine, "ema": EMA, "distributed": Distributed}
 COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 
 

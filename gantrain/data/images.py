@@ -160,13 +160,14 @@ class _ImageFiles(Dataset):
 class _IndexBatches:
     """Batch sampler: the index batches ``start``, ``start + 1``, ... (endless)."""
 
-    def __init__(self, seed: int, batch_size: int, num_images: int):
+    def __init__(self, seed: int, batch_size: int, num_images: int, rows: Optional[slice] = None):
         self.seed, self.batch_size, self.num_images = seed, batch_size, num_images
-        self.start = 0
+        self.start, self.rows = 0, rows
 
     def __iter__(self):
+        rows = slice(None) if self.rows is None else self.rows
         for k in count(self.start):
-            yield batch_indices(self.seed, k, self.batch_size, self.num_images).tolist()
+            yield batch_indices(self.seed, k, self.batch_size, self.num_images)[rows].tolist()
 
 
 def _as_int(value, lo: int) -> Optional[int]:
@@ -210,6 +211,9 @@ class ImageData:
         self.cfg = cfg
         self.name, self.resolution, self.split = cfg.name, cfg.resolution, cfg.split
         self.seed, self.batch_size, self.workers = int(seed), batch_size, workers
+        # This process's rows of every batch under torch.distributed (None: the whole batch);
+        # ``batch``/``stream`` then load only those images.
+        self.rows: Optional[slice] = None
         self.device = _resolve_device(device)
         root = getattr(cfg, "root", None)
         self.root: Optional[Path] = Path(os.path.expanduser(root)).resolve() if root else None
@@ -339,6 +343,8 @@ class ImageData:
     def batch(self, k: int) -> torch.Tensor:
         """The k-th training batch, float32 ``[B, 3, R, R]`` in [-1, 1] on the device."""
         idx = self.indices(k)
+        if self.rows is not None:
+            idx = idx[self.rows]
         if self._images is not None:
             return to_unit_range(self._images.index_select(0, self._to_device(idx)))
         return self._finish(torch.stack([self._files[i] for i in idx.tolist()]))
@@ -368,7 +374,7 @@ class ImageData:
 
     def _stream_loader(self) -> DataLoader:
         if self._loader is None:
-            self._sampler = _IndexBatches(self.seed, self.batch_size, self.num_images)
+            self._sampler = _IndexBatches(self.seed, self.batch_size, self.num_images, self.rows)
             self._loader = self._make_loader(self._sampler, persistent=True)
         return self._loader
 

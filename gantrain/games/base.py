@@ -6,12 +6,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gantrain.distributed import SINGLE, Shard
 from gantrain.losses import Mean, gan_losses
 
 
 class Game:
     generator: nn.Module
     discriminator: nn.Module
+    shard: Shard = SINGLE    # this process's rows of each global batch (gantrain.distributed)
 
     def __init__(self, loss: str, device: str, dtype: torch.dtype):
         self.loss, self.device, self.dtype = loss, torch.device(device), dtype
@@ -35,8 +37,15 @@ class Game:
     def sample_z(self, n: int, rng: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample_batch(self, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.sample_real(n, rng), self.sample_z(n, rng)
+    def sample_batch(self, n: int, rng: torch.Generator,
+                     parts: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's rows of the global batch of ``n`` (all of it in one process): every
+        process draws the same global batch and keeps its rows (``gantrain.distributed.Shard``),
+        so the batch sequence does not depend on the world size."""
+        x, z = self.sample_real(n, rng), self.sample_z(n, rng)
+        if self.shard.world == 1:
+            return x, z
+        return self.shard.take(x, parts), self.shard.take(z, parts)
 
     def losses(self, x_real: torch.Tensor, z: torch.Tensor,
                mean: Mean = torch.mean) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,12 @@ from gantrain.games.base import Game
 log = logging.getLogger("gantrain")
 
 
+def _same_rows(a, b) -> bool:
+    if a is None or b is None or isinstance(a, slice) or isinstance(b, slice):
+        return a == b
+    return torch.equal(a, b)
+
+
 class GeneratorEMA:
     """Exponential moving average of the generator's parameters; buffers (batch-norm statistics)
     are copied, so the average is a usable generator."""
@@ -63,13 +69,23 @@ class ImageGame(Game):
                 log.warning("%s", self.evaluator.missing)
 
     # --- data --------------------------------------------------------------------------------
+    def sample_batch(self, n, rng, parts=1):
+        """This process's rows of global batch ``next_batch`` (only those images are loaded) and
+        of the global z."""
+        rows = self.shard.rows(n, parts)
+        if not _same_rows(rows, self.data.rows):
+            self.data.rows, self._stream = rows, None   # restart the stream with the new rows
+        x = self.sample_real(n, rng)
+        z = self.sample_z(n, rng)
+        return x, (z if rows is None else self.shard.take(z, parts))
+
     def sample_real(self, n, rng):
         if self._stream is None:
             self._stream = self.data.stream(self.next_batch)
         x = next(self._stream)
         self.next_batch += 1
-        if n != x.shape[0]:
-            raise ValueError(f"ImageGame serves batches of {x.shape[0]}, asked for {n}")
+        if n != self.data.batch_size:   # the global batch (this process holds its rows of it)
+            raise ValueError(f"ImageGame serves batches of {self.data.batch_size}, asked for {n}")
         x = x.to(self.dtype)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
@@ -121,12 +137,15 @@ class ImageGame(Game):
         g = torch.Generator(device=self.device).manual_seed(int(self.cfg.eval.seed) + 1)
 
         @torch.no_grad()
-        def sample(n: int) -> torch.Tensor:
+        def sample(n: int, keep: bool = True) -> torch.Tensor | None:
+            z = self.z_std * self.randn((n, self.z_dim), g)
+            if not keep:   # another process generates this batch (sharded evaluation)
+                return None
             was_training = model.training
             model.eval()
             try:
                 with self.autocast:
-                    return model(self.z_std * self.randn((n, self.z_dim), g)).float()
+                    return model(z).float()
             finally:
                 model.train(was_training)
         return sample

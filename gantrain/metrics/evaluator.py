@@ -50,6 +50,9 @@ class ImageEvaluator:
         self.missing: Optional[str] = None if weights_available() else missing_weights_message()
         self._model: Optional[InceptionFeatures] = None
         self._reference: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+        # Under torch.distributed (gantrain.distributed.Shard): the sample batches are dealt out
+        # round-robin, the features gathered, and rank 0 alone computes the scores.
+        self.shard = None
 
     # --- counts and protocol ------------------------------------------------------------------
     def counts(self, num_samples: int) -> tuple[int, int]:
@@ -112,11 +115,17 @@ class ImageEvaluator:
 
     def _samples(self, sample_fn: Callable[[int], torch.Tensor], n: int
                  ) -> Iterator[torch.Tensor]:
-        done = 0
+        done, chunk = 0, 0
+        rank, world = (0, 1) if self.shard is None else (self.shard.rank, self.shard.world)
         while done < n:
             b = min(self.batch_size, n - done)
+            chunk += 1
+            if (chunk - 1) % world != rank:   # another process's batch: only advance the latents
+                sample_fn(b, keep=False)
+                done += b
+                continue
             with torch.no_grad():
-                images = sample_fn(b)
+                images = sample_fn(b) if world == 1 else sample_fn(b, keep=True)
             if images.shape[0] != b:
                 raise ValueError(f"sample_fn({b}) returned {images.shape[0]} images")
             done += b
@@ -137,6 +146,29 @@ class ImageEvaluator:
             self._reference[memo] = (mu, sigma, str(path))
         return self._reference[memo]
 
+    def _gather(self, pool: np.ndarray, logits: np.ndarray, n: int):
+        """Every process's features, back in the single-process order of the sample batches."""
+        from gantrain.distributed import gather_rows
+
+        both = torch.from_numpy(np.concatenate([pool, logits], axis=1)).to(self.device)
+        rows = gather_rows(both).cpu().numpy()
+        world, sizes = self.shard.world, []
+        done = 0
+        while done < n:
+            sizes.append(min(self.batch_size, n - done))
+            done += sizes[-1]
+        order, start = [], {}
+        offset = 0
+        for r in range(world):   # rank r's rows hold its batches r, r + W, ... in order
+            start[r] = offset
+            offset += sum(sizes[r::world])
+        for c, b in enumerate(sizes):
+            r = c % world
+            order.extend(range(start[r], start[r] + b))
+            start[r] += b
+        rows = rows[order]
+        return rows[:, :pool.shape[1]], rows[:, pool.shape[1]:]
+
     def evaluate(self, sample_fn: Callable[[int], torch.Tensor],
                  num_samples: Optional[int] = None) -> dict:
         """{"inception_score", "inception_score_std", "fid", "protocol", "missing"}: the scores
@@ -156,7 +188,16 @@ class ImageEvaluator:
                   "protocol": proto, "missing": self.missing}
         if self.missing is not None:
             return result
-        pool, logits = self.model().extract(self._samples(sample_fn, n))
+        if self.shard is not None and self.shard.world > 1 and self.shard.rank >= -(-n // self.batch_size):
+            for _ in self._samples(sample_fn, n):   # no batch of its own: advance the latents
+                pass
+            pool, logits = np.zeros((0, D.FEATURE_DIM)), np.zeros((0, D.NUM_CLASSES))
+        else:
+            pool, logits = self.model().extract(self._samples(sample_fn, n))
+        if self.shard is not None and self.shard.world > 1:
+            pool, logits = self._gather(pool, logits, n)
+            if self.shard.rank != 0:
+                return {}
         is_mean, is_std = inception_score(logits, self.splits)
         mu_g, sigma_g = feature_stats(pool[:n_fid])
         mu_r, sigma_r, path = self._reference_stats(n_ref, proto)

@@ -1,5 +1,7 @@
 """`altgd`: the players step in turn, each on a fresh batch drawn after the other's step.
 
+Each phase's gradient (and loss) goes through ``reduce``: the global one under torch.distributed.
+
 ConOpt's released code steps D first, JARE's G first (``d_first``). One call of ``train_step`` is one
 round: ``d_steps`` discriminator updates and ``g_steps`` generator updates.
 """
@@ -23,7 +25,7 @@ class AltGD(UpdateRule):
             params = game.d_params()
             x, z = game.sample_batch(batch_size, rng)
             loss_d, _ = game.losses(x, z)
-            g = grads(loss_d, params, create_graph=False)
+            *g, loss_d = self.reduce([*grads(loss_d, params, create_graph=False), loss_d.detach()])
             apply(g, params, opt_d)
             stats.update(loss_d=loss_d.detach(), grad_norm_d=norm(g), reg_grad_d=0.5 * norm(g) ** 2)
 
@@ -31,7 +33,7 @@ class AltGD(UpdateRule):
             params = game.g_params()
             x, z = game.sample_batch(batch_size, rng)
             _, loss_g = game.losses(x, z)
-            g = grads(loss_g, params, create_graph=False)
+            *g, loss_g = self.reduce([*grads(loss_g, params, create_graph=False), loss_g.detach()])
             apply(g, params, opt_g)
             stats.update(loss_g=loss_g.detach(), grad_norm_g=norm(g), reg_grad_g=0.5 * norm(g) ** 2)
 

@@ -45,6 +45,11 @@ def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, out)]
 
 
+def identity(tensors: Tensors) -> Tensors:
+    """The reduction of one process: the local values are the global ones."""
+    return tensors
+
+
 def dot(a: Tensors, b: Tensors) -> torch.Tensor:
     return sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b))
 
@@ -65,7 +70,12 @@ class Direction:
 
 
 class UpdateRule:
+    """``reduce(tensors) -> tensors`` turns per-process values (means over this process's rows of
+    the global batch) into global ones: the identity in one process, an all-reduce mean under
+    torch.distributed (``gantrain.distributed``). Every rule reduces its gradients through it."""
+
     name: ClassVar[str]
+    reduce = staticmethod(identity)
 
     def __init__(self, gamma: float = 0.0, **options):
         if options:
@@ -113,6 +123,13 @@ class SimultaneousRule(UpdateRule):
 
         With ``create_graph`` the result stays differentiable (used for Jacobians of the field).
         ``zero_sum`` declares L_G = −L_D (the minimax loss), which saves a backward pass.
+
+        Every regularizer gradient is a vector-Jacobian product of the local gradient graph with
+        the global (``self.reduce``d) gradient as the cotangent: ∇½‖g‖² = Hᵀg, JARE's cross
+        terms use only the other player's block, and the unbiased estimate ½⟨g_A, g_B⟩ has
+        gradient ½(H_Aᵀg_B + H_Bᵀg_A). In one process ``reduce`` is the identity; under
+        torch.distributed it is an all-reduce mean, so the result equals the single-process
+        computation on the global batch (the square of the mean is not the mean of the squares).
         """
         pg, pd = self.penalize_generator, self.penalize_discriminator
         # Which gradients must stay differentiable for the second backward pass.
@@ -120,32 +137,48 @@ class SimultaneousRule(UpdateRule):
         need_d_graph = pd == "full" or pg in ("full", "cross")
         need_g_graph = create_graph or (self._gamma_nonzero() and need_g_graph)
         need_d_graph = create_graph or (self._gamma_nonzero() and need_d_graph)
+        n_d = len(d_params)
 
         if zero_sum:  # L_G = −L_D: one backward pass gives both players' gradients
             both = [grads(ld, [*d_params, *g_params], need_d_graph or need_g_graph)
                     for ld, _ in losses]
-            v_d = [b[:len(d_params)] for b in both]
-            v_g = [[-g for g in b[len(d_params):]] for b in both]
+            v_d = [b[:n_d] for b in both]
+            v_g = [[-g for g in b[n_d:]] for b in both]
         else:
             v_d = [grads(ld, d_params, need_d_graph) for ld, _ in losses]
             v_g = [grads(lg, g_params, need_g_graph) for _, lg in losses]
-        # R terms: ½⟨v_1, v_2⟩, with v_1 = v_2 for the same-batch estimate.
-        r_d = 0.5 * dot(v_d[0], v_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
-        r_g = 0.5 * dot(v_g[0], v_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
-        g_d, g_g = mean_of(v_d), mean_of(v_g)
+        # The global gradients: one reduction for every half-batch and both players.
+        flat = [t for vd, vg in zip(v_d, v_g) for t in (*vd, *vg)]
+        reduced = self.reduce(flat)
+        n = n_d + len(g_params)
+        gv_d = [reduced[i * n:i * n + n_d] for i in range(len(losses))]
+        gv_g = [reduced[i * n + n_d:(i + 1) * n] for i in range(len(losses))]
+        # R terms: ½⟨g_1, g_2⟩, with g_1 = g_2 for the same-batch estimate.
+        r_d = 0.5 * dot(gv_d[0], gv_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
+        r_g = 0.5 * dot(gv_g[0], gv_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
+        g_d, g_g = mean_of(gv_d), mean_of(gv_g)
 
         u_g, u_d = g_g, g_d
         if self.regularized and self._gamma_nonzero():
-            targets = {"full": r_g + r_d, "cross": r_d}
-            reg_g = self._penalty_grad(targets.get(pg), g_params, create_graph)
-            targets = {"full": r_g + r_d, "cross": r_g}
-            reg_d = self._penalty_grad(targets.get(pd), d_params, create_graph)
+            blocks = {"full": ("d", "g"), "cross": ("d",)}
+            if pg != "none" and pg == pd == "full":   # ConOpt: one pass gives both players
+                reg = self._vjp(v_d, v_g, gv_d, gv_g, ("d", "g"), [*d_params, *g_params],
+                                create_graph)
+                reg_d, reg_g = reg[:n_d], reg[n_d:]
+            else:
+                reg_g = (None if pg == "none" else
+                         self._vjp(v_d, v_g, gv_d, gv_g, blocks[pg], g_params, create_graph))
+                blocks = {"full": ("d", "g"), "cross": ("g",)}
+                reg_d = (None if pd == "none" else
+                         self._vjp(v_d, v_g, gv_d, gv_g, blocks[pd], d_params, create_graph))
             if reg_g is not None:
                 u_g = [self._add_scaled(g, r) for g, r in zip(g_g, reg_g)]
             if reg_d is not None:
                 u_d = [self._add_scaled(g, r) for g, r in zip(g_d, reg_d)]
         loss_d = losses[0][0] if len(losses) == 1 else sum(ld for ld, _ in losses) / len(losses)
         loss_g = losses[0][1] if len(losses) == 1 else sum(lg for _, lg in losses) / len(losses)
+        if self.reduce is not identity:
+            loss_d, loss_g = self.reduce([loss_d.detach(), loss_g.detach()])
         same = len(losses) == 1  # then ‖g‖ = √(2R) needs no second pass over the gradients
         stats = dict(loss_d=loss_d, loss_g=loss_g,
                      grad_norm_d=(2 * r_d).sqrt() if same else norm(g_d),
@@ -156,6 +189,29 @@ class SimultaneousRule(UpdateRule):
             u_g, u_d = [u.detach() for u in u_g], [u.detach() for u in u_d]
         return Direction(u_d=u_d, u_g=u_g, stats=stats)
 
+    def _vjp(self, v_d: list[Tensors], v_g: list[Tensors], gv_d: list[Tensors],
+             gv_g: list[Tensors], blocks: tuple[str, ...], params: Sequence[torch.Tensor],
+             create_graph: bool) -> Tensors:
+        """Σ_i (1/m) J_iᵀ c_i over the m half-batches, reduced: J_i is the Jacobian of the local
+        gradient blocks of half-batch i w.r.t. ``params``, c_i the global gradient of the other
+        half-batch (of the same batch when m = 1). The cotangents stay attached, so with
+        ``create_graph`` the result is the exact, differentiable gradient of the regularizer."""
+        m = len(v_d)
+        outputs, cotangents = [], []
+        for i in range(m):
+            j = m - 1 - i
+            for b in blocks:
+                local, glob = (v_d[i], gv_d[j]) if b == "d" else (v_g[i], gv_g[j])
+                for t, c in zip(local, glob):
+                    if t.requires_grad:
+                        outputs.append(t)
+                        cotangents.append(c if m == 1 else c / m)
+        if not outputs:
+            return [torch.zeros_like(p) for p in params]
+        out = torch.autograd.grad(outputs, params, grad_outputs=cotangents,
+                                  create_graph=create_graph, retain_graph=True, allow_unused=True)
+        return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(params, out)])
+
     def _gamma_nonzero(self) -> bool:
         return bool((self.gamma != 0).any()) if isinstance(self.gamma, torch.Tensor) else self.gamma != 0
 
@@ -164,16 +220,11 @@ class SimultaneousRule(UpdateRule):
             return g + self.gamma.reshape(-1, *[1] * (g.dim() - 1)) * r
         return torch.add(g, r, alpha=self.gamma)
 
-    @staticmethod
-    def _penalty_grad(target, params, create_graph):
-        if target is None:
-            return None
-        return grads(target, params, create_graph)
-
     def train_step(self, game, opt_d, opt_g, batch_size, rng):
-        x, z = game.sample_batch(batch_size, rng)
-        if self.regularizer_estimate == "unbiased" and self.regularized:
-            h = batch_size // 2
+        halves = self.regularizer_estimate == "unbiased" and self.regularized
+        x, z = game.sample_batch(batch_size, rng, parts=2 if halves else 1)
+        if halves:   # this process's rows of each half of the global batch
+            h = x.shape[0] // 2
             losses = [game.losses(x[:h], z[:h]), game.losses(x[h:], z[h:])]
         else:
             losses = [game.losses(x, z)]

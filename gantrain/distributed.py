@@ -1,0 +1,240 @@
+"""Data-parallel training on torch.distributed, exact for the double-backprop rules.
+
+PyTorch's DistributedDataParallel cannot take the second backward pass of ConOpt and JARE, and
+averaging each worker's regularizer gradient is not the regularizer of the averaged gradient
+(½‖mean vᵢ‖² ≠ mean ½‖vᵢ‖²). So gantrain does not wrap the models: the update rules reduce their
+gradients through ``UpdateRule.reduce`` (an all-reduce mean here), then take every
+vector-Jacobian product with the *global* gradient as the cotangent and reduce those
+(``SimultaneousRule.direction``). The result equals one process on the global batch.
+
+The global batch (``batch_size``) is the same for any world size W that divides it: every process
+draws the same global batch stream and keeps its contiguous rows (``Shard.rows``), so the data do
+not depend on W. Rank 0 alone writes files and talks to wandb.
+
+Launch: ``torchrun --nproc_per_node=N -m gantrain.cli ...`` (RANK, WORLD_SIZE, LOCAL_RANK), or
+SLURM with one task per GPU (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID; MASTER_ADDR from the node
+list when unset). Backend nccl on CUDA, gloo on CPU; device cuda:LOCAL_RANK.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+# SyncBatchNorm needs the differentiable all-reduce (its backward is again an all-reduce); the
+# suggested replacement, _functional_collectives.all_reduce, has no autograd.
+warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_reduce is deprecated")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's rows of every global batch."""
+
+    rank: int = 0
+    world: int = 1
+
+    def rows(self, n: int, parts: int = 1) -> slice | torch.Tensor | None:
+        """Rows of a global batch of ``n`` that this process keeps: for each of ``parts`` equal
+        parts of the batch (the unbiased estimate's half-batches), its contiguous 1/W of it.
+        None in one process (keep everything)."""
+        if self.world == 1:
+            return None
+        if n % (parts * self.world):
+            raise ValueError(f"a global batch of {n} does not split into {parts} part(s) "
+                             f"x {self.world} processes")
+        part, k = n // parts, n // (parts * self.world)
+        if parts == 1:
+            return slice(self.rank * k, (self.rank + 1) * k)
+        return torch.cat([torch.arange(p * part + self.rank * k, p * part + (self.rank + 1) * k)
+                          for p in range(parts)])
+
+    def take(self, t: torch.Tensor, parts: int = 1) -> torch.Tensor:
+        rows = self.rows(t.shape[0], parts)
+        if rows is None:
+            return t
+        return t[rows] if isinstance(rows, slice) else t.index_select(0, rows.to(t.device))
+
+
+SINGLE = Shard()
+
+
+# --- the process group ----------------------------------------------------------------------
+def env_world() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's variables, else SLURM's, else (0, 1, 0)."""
+    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+        return (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
+                int(os.environ.get("LOCAL_RANK", 0)))
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
+        return (int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"]),
+                int(os.environ.get("SLURM_LOCALID", 0)))
+    return 0, 1, 0
+
+
+def _slurm_master() -> str:
+    nodes = os.environ.get("SLURM_STEP_NODELIST") or os.environ.get("SLURM_JOB_NODELIST", "")
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True,
+                             text=True, timeout=30, check=True).stdout.split()
+        return out[0] if out else "127.0.0.1"
+    except (OSError, subprocess.SubprocessError):
+        return nodes.split(",")[0].split("[")[0] or "127.0.0.1"
+
+
+def init(device: str = "cpu") -> Shard:
+    """Join the process group named by the environment (once); return this process's shard."""
+    rank, world, local = env_world()
+    if world == 1:
+        return SINGLE
+    if not dist.is_initialized():
+        if "RANK" not in os.environ:   # SLURM without torchrun
+            os.environ.setdefault("MASTER_ADDR", _slurm_master())
+            os.environ.setdefault("MASTER_PORT",
+                                  str(29500 + int(os.environ.get("SLURM_JOB_ID", 0)) % 1000))
+            os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend=backend)
+    return Shard(dist.get_rank(), dist.get_world_size())
+
+
+def local_device(device: str) -> str:
+    """cuda -> cuda:LOCAL_RANK under torch.distributed."""
+    if device == "cuda" and env_world()[1] > 1:
+        return f"cuda:{env_world()[2]}"
+    return device
+
+
+def world() -> Shard:
+    return Shard(dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else SINGLE
+
+
+# --- collectives ----------------------------------------------------------------------------
+def all_reduce_mean(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The mean over processes of each tensor, in one all-reduce of a flat buffer (detached: the
+    rules take their second derivatives of the local graph, with these as cotangents)."""
+    if not tensors:
+        return []
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat.div_(dist.get_world_size())
+    out, i = [], 0
+    for t in tensors:
+        out.append(flat[i:i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
+
+
+def any_true(flag: bool) -> bool:
+    """True on every process when it is true on any (divergence decisions stay identical)."""
+    if not dist.is_initialized():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=_collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def _collective_device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every process."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def average_buffers(modules: Sequence[nn.Module]) -> None:
+    """Mean of the floating-point buffers (batch-norm running statistics) over processes, so that
+    every process (and rank 0's checkpoint) holds the same ones. The running means are linear in
+    the batch means, so theirs equal one process's on the global batch."""
+    if not dist.is_initialized():
+        return
+    bufs = [b for m in modules for b in m.buffers() if b.is_floating_point()]
+    if bufs:
+        for b, r in zip(bufs, all_reduce_mean(bufs)):
+            b.copy_(r)
+
+
+def gather_rows(t: torch.Tensor) -> torch.Tensor:
+    """Every process's rows of ``t`` (the same trailing shape), concatenated in rank order."""
+    if not dist.is_initialized():
+        return t
+    w = dist.get_world_size()
+    sizes = [torch.zeros(1, dtype=torch.long, device=t.device) for _ in range(w)]
+    dist.all_gather(sizes, torch.tensor([t.shape[0]], device=t.device))
+    sizes = [int(s) for s in sizes]
+    padded = t.new_zeros((max(sizes), *t.shape[1:]))
+    padded[:t.shape[0]] = t
+    parts = [torch.empty_like(padded) for _ in range(w)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:s] for p, s in zip(parts, sizes)])
+
+
+# --- synchronized batch norm, twice differentiable --------------------------------------------
+class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over the global batch: the batch moments are all-reduced with
+    ``torch.distributed.nn.functional.all_reduce``, which is differentiable (its backward is again
+    an all-reduce), so the double-backprop rules can differentiate through it twice.
+    (``torch.nn.SyncBatchNorm``'s backward is a fused kernel that cannot be differentiated again.)
+    Every process must hold the same number of rows."""
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        w = dist.get_world_size()
+        dims = [0, *range(2, x.dim())]
+        count = x.numel() // x.shape[1] * w
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        mean = all_reduce(x.mean(dims)) / w          # two passes: no E[x²] − E[x]² cancellation
+        var = all_reduce((x - mean.reshape(shape)).square().mean(dims)) / w
+        y = (x - mean.reshape(shape)) * torch.rsqrt(var.reshape(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * count / max(count - 1, 1), m)
+        return y
+
+    @classmethod
+    def convert(cls, module: nn.Module) -> nn.Module:
+        """``module`` with every BatchNorm layer replaced by this one (parameters and buffers
+        kept)."""
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, cls):
+            new = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats)
+            new.load_state_dict(module.state_dict())
+            new.train(module.training)
+            ref = module.weight if module.affine else module.running_mean
+            if ref is not None:
+                new.to(device=ref.device, dtype=ref.dtype)
+            return new
+        for name, child in module.named_children():
+            setattr(module, name, cls.convert(child))
+        return module
