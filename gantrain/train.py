@@ -205,7 +205,8 @@ class Trainer:
                     reason = "diverged on another process"
                 final = step == cfg.steps or reason is not None
                 spectral, spectral_images = self._spectrum(step, reason)
-                if final or step % cfg.log_every == 0 or spectral or self.game.eval_due(step):
+                if (final or step % cfg.log_every == 0 or spectral or step in self.image_steps
+                        or self.game.eval_due(step)):
                     last = self._record(step, {**stats, **spectral}, final)
                     if self.main:
                         logger.log(last, step, self._images(step, final) + spectral_images)

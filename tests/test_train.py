@@ -539,3 +539,11 @@ def test_spectrum_during_training_on_mog_uses_batches(tmp_path):
     train(cfg, tmp_path)
     recs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs if "spectrum_top" in r] == [0, 2, 4]
+
+
+def test_image_steps_need_not_be_logging_steps(tmp_path):
+    cfg = make_cfg("arch.depth=1", "arch.width=4", "arch.z_dim=2", "dataset.modes=3", "steps=30",
+                   "log_every=20", "eval.num_samples=64", "eval.image_steps=[0,5,15]")
+    train(cfg, tmp_path)
+    images = sorted(p.name for p in (tmp_path / "images").glob("samples_step_*.png"))
+    assert images == [f"samples_step_{s:06d}.png" for s in (0, 5, 15, 30)]
