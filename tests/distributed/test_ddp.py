@@ -41,6 +41,11 @@ for m in ("simgd", "altgd", "conopt", "jare"):
 for m in ("conopt", "jare"):
     CASES[f"conv-{m}-syncbn"] = [*CONV, f"method={m}", "steps=2", "distributed.sync_batchnorm=true"]
 RESUME = [*MLP, "method=conopt"]
+# Sharded evaluation: 8 samples in Inception batches of 4, dealt to the 2 processes and gathered.
+# Synced batch norm, so that the step-1 generator is the single process's too.
+EVAL = [*CONV, "method=simgd", "steps=1", "distributed.sync_batchnorm=true", "eval.every=1",
+        "eval.num_samples=8", "eval.splits=2",
+        "eval.batch_size=4", "eval.force_fid=true", "eval.reference_num_images=8"]
 
 
 def _free_port() -> int:
@@ -88,12 +93,22 @@ def _spawn(root: Path, plan) -> None:
 
 
 @pytest.fixture(scope="module")
-def ddp_runs(tmp_path_factory):
+def ddp_runs(tmp_path_factory, fake_torch_home):
     root = tmp_path_factory.mktemp("ddp")
     plan = [(name, over, True) for name, over in CASES.items()]
     plan += [("resume", [*RESUME, "steps=2"], False), ("resume", [*RESUME, "steps=4"], False),
-             ("straight", [*RESUME, "steps=4"], False)]
-    _spawn(root, plan)
+             ("straight", [*RESUME, "steps=4"], False), ("eval", EVAL, False)]
+    saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "GANTRAIN_CACHE")}
+    # the spawned workers inherit these: random Inception weights, a private statistics cache
+    os.environ.update(TORCH_HOME=str(fake_torch_home), GANTRAIN_CACHE=str(root / "cache"))
+    try:
+        _spawn(root, plan)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return root
 
 
@@ -180,3 +195,23 @@ def test_shard_rows_are_contiguous_slices_of_each_part():
     assert Shard(1, 2).take(x).tolist() == [4, 5, 6, 7]
     assert Shard(1, 2).take(x, parts=2).tolist() == [2, 3, 6, 7]
     assert Shard(0, 1).take(x) is x
+
+
+def test_evaluation_is_sharded_and_gathered(ddp_runs, tmp_path, torch_home, monkeypatch):
+    """IS and FID of a 2-process run (each process generates and featurizes half of the samples,
+    rank 0 gathers them) equal one process computing all of them."""
+    import json
+
+    monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
+    summary = train(make_cfg(*EVAL), tmp_path / "single")
+    assert summary["status"] == "completed"
+
+    def scores(run_dir):
+        recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return [(r["step"], r["inception_score"], r["fid"]) for r in recs if "fid" in r]
+
+    two, one = scores(ddp_runs / "eval"), scores(tmp_path / "single")
+    assert [s for s, _, _ in two] == [s for s, _, _ in one] == [0, 1]
+    for (_, is2, fid2), (_, is1, fid1) in zip(two, one):
+        assert is2 is not None and fid2 is not None
+        assert is2 == pytest.approx(is1, rel=1e-5) and fid2 == pytest.approx(fid1, rel=1e-5)
