@@ -6,12 +6,19 @@ from pathlib import Path
 import numpy as np
 
 
-def scatter_kde(samples: np.ndarray, centers: np.ndarray, path: Path, title: str = "") -> None:
-    """Generated samples as points over a KDE of their density, with the true modes marked."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display here or on clusters)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def scatter_kde(samples: np.ndarray, centers: np.ndarray, path: Path, title: str = "") -> None:
+    """Generated samples as points over a KDE of their density, with the true modes marked."""
     from scipy.stats import gaussian_kde
+
+    plt = pyplot()
 
     lim = 1.5 * max(np.abs(centers).max(), 1e-3)
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)

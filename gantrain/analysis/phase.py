@@ -230,12 +230,13 @@ def _log_edges(values: Sequence[float]) -> np.ndarray:
 
 
 def plot_phase(data: dict, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+
+    from gantrain.plots import pyplot
+
+    plt = pyplot()
 
     lrs, gammas = data["lrs"], data["gammas"]
     codes = np.array([[CLASSES.index(c) for c in row] for row in data["classes"]], dtype=float)

@@ -5,17 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gantrain.plots import pyplot
+
 # One colour per method, the same in every figure.
 METHOD_COLORS = {"simgd": "tab:blue", "altgd": "tab:cyan", "conopt": "tab:red", "conopt_g": "tab:pink",
                  "conopt_d": "tab:brown", "jare": "tab:green", "jare_g": "tab:olive",
                  "jare_d": "tab:purple"}
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _save(plt, fig, path: Path, title: str) -> Path:
@@ -31,7 +26,7 @@ def _save(plt, fig, path: Path, title: str) -> Path:
 def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str = "",
                   theory: dict[str, list[list[float]]] | None = None) -> Path:
     """One panel per method: eigenvalues of the field's Jacobian (stable: left half-plane)."""
-    plt = _plt()
+    plt = pyplot()
     k = len(spectra)
     fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.4), dpi=100, squeeze=False)
     for ax, (method, ev) in zip(axes[0], spectra.items()):
@@ -49,7 +44,7 @@ def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str 
 
 def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = "") -> Path:
     """ζ (phase factor) and τ (conditioning factor) against γ (JARE Corollary 3)."""
-    plt = _plt()
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
     color = METHOD_COLORS.get(method, "k")
     for ax, ys, name in ((a1, zetas, "ζ = max |Im λ|/|Re λ|"), (a2, taus, "τ = |λ|max/|λ|min")):

@@ -9,17 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from gantrain.analysis.plots import METHOD_COLORS
+from gantrain.plots import pyplot
 from gantrain.report.collect import Run, Section, Setting, fmt_value, pretty_key
 
 LINESTYLES = ("-", "--", ":", "-.")
 DPI = 110
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def color(method: str) -> str:
@@ -89,7 +83,7 @@ def curve_grid(section: Section, rows: list[tuple[str, str]], path: Path, title:
     rows = [(k, label) for k, label in rows if k in have]
     if not rows:
         return None
-    plt = _plt()
+    plt = pyplot()
     ncol, nrow = len(contexts), len(rows)
     fig, axes = plt.subplots(nrow, ncol, figsize=(max(4.3 * ncol, 5.5), 2.9 * nrow + 1.3),
                              squeeze=False, sharex="col")
@@ -216,7 +210,7 @@ def samples(section: Section, path: Path, max_cols: int = 8, max_rows: int = 24)
     if len(steps) > max_cols:
         idx = np.unique(np.linspace(0, len(steps) - 1, max_cols).round().astype(int))
         steps = [steps[i] for i in idx]
-    plt = _plt()
+    plt = pyplot()
     nrow, ncol = len(picked), len(steps)
     fig, axes = plt.subplots(nrow, ncol, figsize=(2.4 * ncol + 1.4, 2.4 * nrow + 0.7),
                              squeeze=False)
@@ -251,7 +245,7 @@ def image_samples(section: Section, path: Path, max_panels: int = 32) -> Path | 
     panels = panels[:max_panels]
     if not panels:
         return None
-    plt = _plt()
+    plt = pyplot()
     ncol = min(4, len(panels))
     nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.9 * nrow + 0.4), squeeze=False)
@@ -282,7 +276,7 @@ def spectra(section: Section, path: Path, max_panels: int = 64) -> Path | None:
     row_keys = [k for k in section.varying if k != "method.name"]
     row_of = lambda s: tuple(s.values.get(k) for k in row_keys)  # noqa: E731
     rows = list(dict.fromkeys(row_of(s) for s, _ in runs))
-    plt = _plt()
+    plt = pyplot()
     nrow, ncol = len(rows), len(methods)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol + 0.4, 3.0 * nrow + 0.9),
                              squeeze=False)
