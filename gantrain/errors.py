@@ -16,3 +16,9 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 def _one_of(key: str, value: Any, options) -> None:
     _check(value in options, key, value, "allowed: " + ", ".join(map(str, options)))
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an error's message (its type name when the message is empty)."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
-from gantrain.errors import ConfigError, _check, _one_of  # noqa: F401
+from gantrain.errors import ConfigError, _check, _one_of, first_line  # noqa: F401
 
 
 # --- method ---------------------------------------------------------------------------------
@@ -294,8 +294,7 @@ def _merge(schema: type, section: Any, key: str) -> Any:
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         full_key = f"{key}.{e.full_key}" if getattr(e, "full_key", None) else key
-        msg = str(e).splitlines()[0]
-        raise ConfigError(f"{full_key}: {msg}") from None
+        raise ConfigError(f"{full_key}: {first_line(e)}") from None
 
 
 def validate(cfg: DictConfig) -> None:

@@ -34,6 +34,8 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
 from gantrain.config.schema import ConfigError, _merge, _one_of
+from gantrain.engine import resolve_device
+from gantrain.errors import first_line
 from gantrain.data.schema import DATASET_SCHEMAS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -153,7 +155,7 @@ class _ImageFiles(Dataset):
             with Image.open(path) as im:
                 x = TF.pil_to_tensor(im.convert("RGB"))
         except (OSError, ValueError, SyntaxError) as e:   # PIL.UnidentifiedImageError is an OSError
-            raise RuntimeError(f"cannot read image {path}: {_first_line(e)}") from e
+            raise RuntimeError(f"cannot read image {path}: {first_line(e)}") from e
         return self.transform(x).contiguous()
 
 
@@ -181,17 +183,6 @@ def _as_int(value, lo: int) -> Optional[int]:
     return value if value >= lo else None
 
 
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
-
-
-def _resolve_device(device: Union[str, torch.device]) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 # --- the dataset ----------------------------------------------------------------------------
 class ImageData:
     """One image dataset as an endless, deterministic stream of training batches in [-1, 1]."""
@@ -214,7 +205,7 @@ class ImageData:
         # This process's rows of every batch under torch.distributed (None: the whole batch);
         # ``batch``/``stream`` then load only those images.
         self.rows: Optional[slice] = None
-        self.device = _resolve_device(device)
+        self.device = torch.device(resolve_device(str(device)))
         root = getattr(cfg, "root", None)
         self.root: Optional[Path] = Path(os.path.expanduser(root)).resolve() if root else None
         self._images: Optional[torch.Tensor] = None    # tensor-resident: uint8 [N, 3, R, R] on device
@@ -255,11 +246,11 @@ class ImageData:
         except (URLError, ConnectionError, socket.timeout) as e:
             raise ConfigError(
                 f"dataset=cifar10: downloading CIFAR-10 into {self.root} failed "
-                f"({_first_line(e)}); without internet, copy the extracted cifar-10-python.tar.gz "
+                f"({first_line(e)}); without internet, copy the extracted cifar-10-python.tar.gz "
                 f"to {folder} and set dataset.download=false") from None
         except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError,
                 TypeError, AttributeError, IndexError) as e:
-            detail = _first_line(e)
+            detail = first_line(e)
             if isinstance(e, RuntimeError) and "corrupted" in detail:
                 detail = "a file's md5 checksum does not match CIFAR-10's"
             else:
@@ -310,7 +301,7 @@ class ImageData:
         try:
             folder = ImageFolder(str(split_dir))
         except (FileNotFoundError, OSError, RuntimeError) as e:
-            raise ConfigError(f"dataset=imagenet: {_first_line(e)}; expected {layout}") from None
+            raise ConfigError(f"dataset=imagenet: {first_line(e)}; expected {layout}") from None
         names = [os.path.relpath(p, split_dir) for p, _ in folder.samples]
         del folder
         self._files = _ImageFiles(split_dir, names, _ResizeCenterCrop(self.resolution))
@@ -329,7 +320,7 @@ class ImageData:
             self._files[0]
         except (OSError, RuntimeError) as e:
             raise ConfigError(f"dataset={self.name}: cannot read {path} "
-                              f"({_first_line(e.__cause__ or e)})") from None
+                              f"({first_line(e.__cause__ or e)})") from None
         crop = getattr(self.cfg, "crop", None)
         if crop is not None and crop > min(w, h):
             raise ConfigError(f"dataset.crop={crop!r} is invalid: larger than the {w}x{h} images "
