@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gantrain.checkpoint import atomic_write_text
+from gantrain.jsonl import read_jsonl
 
 log = logging.getLogger("gantrain")
 
@@ -36,15 +37,8 @@ class MetricsFile:
         """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
         if not self.enabled or not self.path.exists():
             return
-        kept = []
-        for line in self.path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # blank, or cut short by a crash in the middle of a write
-                continue
-            if record["step"] <= step:
-                kept.append(line)
-        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
+        atomic_write_text(self.path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept))
 
     def reset(self) -> None:
         if self.enabled:
@@ -57,9 +51,7 @@ class MetricsFile:
             f.write(json.dumps(record, allow_nan=False) + "\n")
 
     def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.path)
 
 
 class WandbLogger:

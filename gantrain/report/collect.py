@@ -17,6 +17,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from gantrain.jsonl import read_jsonl
+
 # Keys that make no setting: the seed (runs differing only in it are averaged) and bookkeeping.
 IGNORED_KEYS = {"seed", "progress", "resume", "checkpoint_every"}
 IGNORED_PREFIXES = ("logger.",)
@@ -225,20 +227,6 @@ def _by_step(folder: Path, pattern: str) -> dict[int, Path]:
 def _short(text: Any, n: int = 80) -> str:
     text = str(text).splitlines()[0] if str(text) else ""
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:   # blank, or cut short by a crash in the middle of a write
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
 
 
 def _read_json(path: Path) -> tuple[dict | None, str | None]:
