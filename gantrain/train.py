@@ -5,6 +5,7 @@ A run directory holds ``config.yaml`` (the composed config), ``metrics.jsonl``, 
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -18,7 +19,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain import distributed as ddp
 from gantrain import engine
-from gantrain.engine import resolve_device  # noqa: F401  (kept importable from here)
 from gantrain.checkpoint import CheckpointIO, rng_state, set_rng_state
 from gantrain.config import ConfigError, validate
 from gantrain.games import build_game
@@ -31,10 +31,6 @@ log = logging.getLogger("gantrain")
 # Keys that may change between a run and its resumption without changing the trajectory.
 RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume"}
 FINISHED = ("completed", "diverged")
-
-
-class Diverged(Exception):
-    pass
 
 
 def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -61,7 +57,6 @@ def check_run_dir(run_dir: Path, config: dict) -> dict | None:
                               "choose another hydra.run.dir to start a new run")
     summary = run_dir / "summary.json"
     if summary.exists():
-        import json
         return json.loads(summary.read_text())
     return None
 

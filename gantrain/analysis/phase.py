@@ -271,7 +271,7 @@ def run_phase_diagram(cfg, out_dir: Path) -> dict:
     phase.png in ``out_dir`` and returns the JSON's content."""
     from gantrain.config import validate
     from gantrain.tracking import write_json
-    from gantrain.train import resolve_device
+    from gantrain.engine import resolve_device
 
     validate(cfg)
     _check_cfg(cfg)

@@ -41,9 +41,9 @@ def _steps_text(steps: list[int | None], horizon: int | None) -> str:
 def gaussian_checks(section: Section) -> list[str]:
     out: list[str] = []
     log_every = section.fixed.get("log_every") or _const(section, "log_every")
-    out.append(f"Distances: ‖w − w*‖ = dist_equilibrium (both players), ‖φ − φ*‖ = dist_generator, "
-               f"‖θ − θ*‖ = dist_discriminator; final values are means over completed seeds. "
-               f"\"10× closer\": the first logged iteration at which ‖w − w*‖ ≤ its step-0 value / 10"
+    out.append("Distances: ‖w − w*‖ = dist_equilibrium (both players), ‖φ − φ*‖ = dist_generator, "
+               "‖θ − θ*‖ = dist_discriminator; final values are means over completed seeds. "
+               "\"10× closer\": the first logged iteration at which ‖w − w*‖ ≤ its step-0 value / 10"
                + (f" (logged every {fmt_value(log_every)} iterations)" if log_every else "") + ".")
     out.append("")
     for ctx, settings in section.by_context():
