@@ -125,29 +125,35 @@ class ImageGame(Game):
         if self.evaluator is None or not self._finite():
             return {}
         out = {}
-        models = [("", self.generator)] + ([("ema_", self.ema.model)] if self.ema else [])
-        for prefix, model in models:
+        for ema, model in self._generators():
             scores = self.evaluator.evaluate(self._sampler(model), int(self.cfg.eval.num_samples))
             protocol = scores.pop("protocol", None)
-            out.update({prefix + k: v for k, v in scores.items()})
+            out.update({("ema_" if ema else "") + k: v for k, v in scores.items()})
             out["eval_protocol"] = protocol
         return out
+
+    def _generators(self) -> list[tuple[bool, torch.nn.Module]]:
+        """The generator, and its EMA when there is one (flagged True)."""
+        return [(False, self.generator)] + ([(True, self.ema.model)] if self.ema else [])
+
+    @torch.no_grad()
+    def _generate(self, model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """Images from z in eval mode (batch-norm running statistics), leaving the mode as it was."""
+        was_training = model.training
+        model.eval()
+        try:
+            with self.autocast:
+                return model(z).float()
+        finally:
+            model.train(was_training)
 
     def _sampler(self, model: torch.nn.Module):
         g = torch.Generator(device=self.device).manual_seed(int(self.cfg.eval.seed) + 1)
 
-        @torch.no_grad()
         def sample(n: int, keep: bool = True) -> torch.Tensor | None:
             z = self.z_std * self.randn((n, self.z_dim), g)
-            if not keep:   # another process generates this batch (sharded evaluation)
-                return None
-            was_training = model.training
-            model.eval()
-            try:
-                with self.autocast:
-                    return model(z).float()
-            finally:
-                model.train(was_training)
+            # keep=False: another process generates this batch (sharded evaluation)
+            return self._generate(model, z) if keep else None
         return sample
 
     @torch.no_grad()
@@ -155,13 +161,9 @@ class ImageGame(Game):
         from torchvision.utils import save_image
 
         paths = []
-        models = [("step", self.generator)] + ([("ema_step", self.ema.model)] if self.ema else [])
-        for prefix, model in models:
-            was_training = model.training
-            model.eval()
-            images = model(self.grid_z).float()
-            model.train(was_training)
-            path = Path(run_dir) / "samples" / f"{prefix}_{step:06d}.png"
+        for ema, model in self._generators():
+            images = self._generate(model, self.grid_z)
+            path = Path(run_dir) / "samples" / f"{'ema_step' if ema else 'step'}_{step:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             save_image(images, path, nrow=8, normalize=True, value_range=(-1, 1))
             paths.append(path)
