@@ -15,7 +15,7 @@ REPORTS    ?= outputs/report$(if $(filter 1,$(QUICK)),-quick)
 COMMON     := launcher=$(LAUNCHER) progress=false
 ifeq ($(QUICK),1)
   GAUSS_QUICK   := steps=3000 log_every=100 checkpoint_every=3000
-  MOG_QUICK     := steps=1500 log_every=100 checkpoint_every=1500 eval.image_steps=[0,500,1000,1500]
+  MOG_QUICK     := steps=1500 seed=0 log_every=100 checkpoint_every=1500 eval.image_steps=[0,500,1000,1500]
   SPECTRA_QUICK := analysis.gammas=[1,10,100]
   TABLE1_QUICK  := dataset=fake_images dataset.size=256 steps=200 log_every=20 checkpoint_every=200 \
                    arch.filters=8 batch_size=16 eval.every=100 eval.num_samples=64 eval.fid_num_samples=64 \
