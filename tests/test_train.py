@@ -15,6 +15,7 @@ import gantrain.train as train_mod
 from gantrain.config import ConfigError
 from gantrain.train import train
 from tests.helpers import make_cfg
+from tests.report.test_report import assert_png
 
 GAUSS = ("dataset=gaussian",)
 # A MoG game small enough for tests (the default 4x256 MLP costs 5-15 ms a step).
@@ -102,6 +103,32 @@ class StepCounter:
         monkeypatch.setattr(train_mod, "build_rule", build)
 
 
+def hand_mode_metrics(generator_state: dict, *overrides: str) -> dict:
+    """modes_covered, high_quality_fraction and mode_kl written out with numpy for the default
+    ring (8 modes, radius 2, std 0.06; 3 std, 1% share) on the eval latents (seed 1234)."""
+    import numpy as np
+
+    from gantrain.models.mlp import mlp
+
+    cfg = make_cfg(*MOG, *overrides)
+    a = cfg.arch
+    g = mlp(int(a.z_dim), 2, int(a.depth), int(a.width))
+    g.load_state_dict(generator_state)
+    z = float(a.z_std) * torch.randn((int(cfg.eval.num_samples), int(a.z_dim)),
+                                     generator=torch.Generator().manual_seed(1234))
+    with torch.no_grad():
+        x = g(z).double().numpy()
+    angles = 2 * np.pi * np.arange(8) / 8
+    centers = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    dist = np.linalg.norm(x[:, None, :] - centers[None], axis=2)
+    good = dist.min(axis=1) <= 3 * 0.06
+    counts = np.bincount(dist.argmin(axis=1)[good], minlength=8)
+    p = counts[counts > 0] / max(counts.sum(), 1)
+    kl = float(np.sum(p * np.log(8 * p))) if counts.sum() else float(np.log(8))
+    return {"modes_covered": int((counts >= 0.01 * len(x)).sum()),
+            "high_quality_fraction": float(good.mean()), "mode_kl": kl}
+
+
 # --- run directory ---------------------------------------------------------------------------
 def test_gaussian_run_directory(tmp_path):
     d = tmp_path / "run"
@@ -141,15 +168,19 @@ def test_mog_run_directory(tmp_path):
     assert {"step", "param_norm"} | MOG_KEYS <= set(recs[0])
     for r in recs[1:]:
         assert STEP_KEYS | MOG_KEYS <= set(r), r
-        assert 0 <= r["modes_covered"] <= 8 and 0 <= r["high_quality_fraction"] <= 1
     assert not GAUSS_KEYS & set(recs[-1])
     # the image steps and the last step
     images = sorted(p.name for p in (d / "images").iterdir())
     assert images == ["samples_step_000000.png", "samples_step_000010.png",
                       "samples_step_000020.png"]
     for name in images:
-        assert (d / "images" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert_png(d / "images" / name, min_side=200)
     assert checkpoint(d)["step"] == 20
+    # the final mode metrics, recomputed from the checkpointed generator by hand
+    expected = hand_mode_metrics(checkpoint(d)["modules"]["generator"], "eval.num_samples=256")
+    assert recs[-1]["modes_covered"] == expected["modes_covered"]
+    for key in ("high_quality_fraction", "mode_kl"):
+        assert recs[-1][key] == pytest.approx(expected[key], abs=1e-9), key
     assert out["status"] == "completed" and out["steps_done"] == 20
     assert out["metrics"]["modes_covered"] == recs[-1]["modes_covered"]
 
@@ -514,19 +545,28 @@ def test_interrupt_is_recorded_and_reraised(tmp_path, monkeypatch):
     assert s["status"] == "failed" and s["error"] == "KeyboardInterrupt" and s["steps_done"] == 11
 
 
-def test_spectrum_is_logged_during_training(tmp_path):
+@pytest.mark.parametrize("method", ["jare", "simgd"])   # SimGD: complex eigenvalues, ζ > 0
+def test_spectrum_is_logged_during_training(tmp_path, method):
     """analysis.every=K: every K steps the exact spectrum of the current point is in metrics.jsonl,
     with its picture, and the run is the same run as without it (own RNG)."""
-    base = ["dataset=gaussian", "method=jare", "steps=40", "log_every=20", "checkpoint_every=40"]
+    base = ["dataset=gaussian", f"method={method}", "steps=40", "log_every=20",
+            "checkpoint_every=40"]
     train(make_cfg(*base, "analysis.every=10"), tmp_path / "a")
     train(make_cfg(*base), tmp_path / "b")
     recs = {r["step"]: r for r in map(json.loads, (tmp_path / "a" / "metrics.jsonl").read_text().splitlines())}
     assert sorted(recs) == [0, 10, 20, 30, 40]
     for step in (0, 10, 20, 30, 40):
         r = recs[step]
-        assert len(r["spectrum_top"]) == 4 and r["zeta"] is not None and r["tau"] >= 1
-        assert r["lr_over_max_stable_lr"] == pytest.approx(1e-3 / r["max_stable_lr"])
-        assert (tmp_path / "a" / "images" / f"spectrum_step_{step:06d}.png").is_file()
+        # the whole spectrum (4 parameters, k = 6): ζ, τ and Lemma 4 follow from it by hand
+        ev = [complex(a, b) for a, b in r["spectrum_top"]]
+        assert len(ev) == 4 and all(e.real < 0 for e in ev)
+        assert r["zeta"] == pytest.approx(max(abs(e.imag) / abs(e.real) for e in ev), rel=1e-9)
+        assert (r["zeta"] > 10) == (method == "simgd")   # its weakly damped rotation
+        assert r["tau"] == pytest.approx(max(map(abs, ev)) / min(map(abs, ev)), rel=1e-9)
+        lemma4 = min(2 * abs(e.real) / abs(e) ** 2 for e in ev)
+        assert r["max_stable_lr"] == pytest.approx(lemma4, rel=1e-9)
+        assert r["lr_over_max_stable_lr"] == pytest.approx(1e-3 / lemma4, rel=1e-9)
+        assert_png(tmp_path / "a" / "images" / f"spectrum_step_{step:06d}.png", min_side=200)
     a = torch.load(tmp_path / "a" / "checkpoints" / "last.pt", weights_only=True)["modules"]
     b = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["modules"]
     assert torch.equal(a["generator"]["phi"], b["generator"]["phi"])

@@ -1,4 +1,4 @@
-"""The expected update field of the Gaussian game against methods.md §4 (Theorems 1–3, ConOpt)."""
+"""The expected update field of the Gaussian game against docs/methods.md §4 (Theorems 1–3, ConOpt)."""
 from __future__ import annotations
 
 import math
@@ -100,7 +100,7 @@ def test_phase_and_conditioning_factors_of_simgd():
 
 
 def test_lemma4_predicts_conopt_unstable_and_jare_stable_at_mu6():
-    """experiments.md §A: with η = 1e-3, γ = 10, ConOpt's largest |λ| exceeds 2/η at μ = 6."""
+    """docs/experiments.md §A: with η = 1e-3, γ = 10, ConOpt's largest |λ| exceeds 2/η at μ = 6."""
     eta = 1e-3
     conopt = torch.linalg.eigvals(jacobian("conopt", 6.0, 0.2, 2, 10.0))
     jare = torch.linalg.eigvals(jacobian("jare", 6.0, 0.2, 2, 10.0))

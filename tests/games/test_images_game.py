@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,20 @@ from tests.helpers import make_cfg
 TINY = ["dataset=fake_images", "dataset.size=64", "arch.filters=4", "batch_size=8", "log_every=1"]
 EVAL = ["eval.every=2", "eval.num_samples=10", "eval.splits=2", "eval.batch_size=10",
         "eval.force_fid=true", "eval.reference_num_images=10"]
+
+
+def sample_grid(path, resolution=32, nrow=8, pad=2):
+    """The decoded 8×8 grid of 64 samples (torchvision's 2-pixel padding), not blank."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255
+    side = nrow * (resolution + pad) + pad
+    assert img.shape == (side, side, 3), img.shape
+    first = img[pad:pad + resolution, pad:pad + resolution]
+    second = img[pad:pad + resolution, 2 * pad + resolution:2 * (pad + resolution)]
+    # a tiny generator at init is low-contrast, but not constant, and samples differ
+    assert first.std() > 1e-3 and np.abs(first - second).max() > 2 / 255, f"{path} is blank"
+    return img
 
 
 def records(run_dir):
@@ -32,8 +47,10 @@ def test_training_with_evaluation_and_ema(tmp_path, torch_home, monkeypatch):
             assert r[prefix + "inception_score"] >= 1.0 and r[prefix + "fid"] > 0
             assert r[prefix + "missing"] is None
         assert r["eval_protocol"]["num_samples"] == 10
-        assert (tmp_path / "run" / "samples" / f"step_{step:06d}.png").is_file()
-        assert (tmp_path / "run" / "samples" / f"ema_step_{step:06d}.png").is_file()
+        grids = [sample_grid(tmp_path / "run" / "samples" / f"{kind}_{step:06d}.png")
+                 for kind in ("step", "ema_step")]
+        if step == 2:   # after two steps the EMA (decay 0.9) is not the generator
+            assert np.abs(grids[0] - grids[1]).max() > 0
     assert "fid" not in recs[1]                               # evaluation only every 2 steps
     assert recs[2]["fid"] != recs[2]["ema_fid"]               # the EMA is its own generator
     assert summary["metrics"]["fid"] == recs[2]["fid"]

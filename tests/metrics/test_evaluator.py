@@ -15,6 +15,7 @@ from gantrain.metrics.inception import (InceptionFeatures,
                                         missing_weights_message, weights_available, weights_path)
 from gantrain.metrics.reference import (load_stats, reference_key, reference_stats,
                                         resolve_cache_dir, stats_path)
+from tests.metrics.test_fid_is import reference_is
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +93,17 @@ def test_features_have_the_right_shapes_and_vary(torch_home, monkeypatch):
 
 
 # --- evaluation -------------------------------------------------------------------------------
-def test_evaluate_records_protocol_and_caches_reference(torch_home, tmp_path):
+def test_evaluate_records_protocol_and_caches_reference(torch_home, tmp_path, monkeypatch):
+    seen = []   # (images, pool3, logits) of every feature extraction
+    extract = InceptionFeatures.extract
+
+    def spy(self, batches, *args, **kwargs):
+        batches = [b.clone() for b in batches]
+        pool, logits = extract(self, iter(batches), *args, **kwargs)
+        seen.append((torch.cat(batches)[:len(pool)], pool, logits))
+        return pool, logits
+
+    monkeypatch.setattr(InceptionFeatures, "extract", spy)
     data = FakeData()
     ev = ImageEvaluator(small_cfg(tmp_path), data, "cpu")
     assert ev.missing is None
@@ -100,8 +111,24 @@ def test_evaluate_records_protocol_and_caches_reference(torch_home, tmp_path):
     out = ev.evaluate(sampler)
     assert set(out) == {"inception_score", "inception_score_std", "fid", "protocol", "missing"}
     assert out["missing"] is None and sampler.sizes == [10, 10]
-    assert out["inception_score"] >= 1.0 - 1e-9 and out["inception_score_std"] >= 0
-    assert out["fid"] > 0 and np.isfinite(out["fid"])
+    # which images were featurized, and the scores recomputed from those features independently
+    (gen_images, pool, logits), (ref_images, ref_pool, _) = seen
+    same = Sampler()
+    torch.testing.assert_close(gen_images, torch.cat([same(10), same(10)]), atol=0, rtol=0)
+    torch.testing.assert_close(ref_images, torch.cat(list(FakeData().reference_images(20, 10))),
+                               atol=0, rtol=0)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    is_mean, is_std = reference_is(probs, 2)
+    assert out["inception_score"] == pytest.approx(is_mean, rel=1e-6)
+    assert out["inception_score_std"] == pytest.approx(is_std, rel=1e-4, abs=1e-9)
+    # FID with n << d: S = AAᵀ (A the centred features / √(n−1)), and tr √(S₁S₂) is the sum of
+    # the singular values of A₁ᵀA₂ (n×n), which avoids a 2048×2048 sqrtm
+    a1 = (pool - pool.mean(0)).T / np.sqrt(len(pool) - 1)
+    a2 = (ref_pool - ref_pool.mean(0)).T / np.sqrt(len(ref_pool) - 1)
+    fid = (np.sum((pool.mean(0) - ref_pool.mean(0)) ** 2) + np.sum(a1 ** 2) + np.sum(a2 ** 2)
+           - 2 * np.linalg.svd(a1.T @ a2, compute_uv=False).sum())
+    assert out["fid"] == pytest.approx(fid, rel=1e-4)
     proto = out["protocol"]
     assert proto["weights_file"] == D.WEIGHTS_FILE and len(proto["weights_sha256"]) == 16
     assert proto["num_samples"] == 20 and proto["fid_num_samples"] == 20

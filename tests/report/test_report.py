@@ -287,7 +287,7 @@ def test_a_single_run_directory(sweep, tmp_path, capsys):
     assert len(rows) == 1 and rows[0]["runs"] == "1" and rows[0]["dist_equilibrium_std"] == ""
     value = summaries([run])[0]["metrics"]["dist_equilibrium"]
     assert math.isclose(float(rows[0]["dist_equilibrium_mean"]), value, rel_tol=1e-12)
-    assert (tmp_path / "one" / "dynamics.png").is_file()
+    assert_png(tmp_path / "one" / "dynamics.png")
 
 
 def test_nothing_to_report(tmp_path, capsys):

@@ -1,10 +1,13 @@
-"""Every rule's update direction against an independent computation, in float64 (methods.md §2).
+"""Every rule's update direction against an independent computation, in float64 (docs/methods.md §2).
 
 The reference builds the full Hessians of L_D and L_G with torch.autograd.functional on a flat
 parameter vector, so it shares no code with the rules; ConOpt and JARE are also checked against
-central finite differences of the squared gradient norms.
+central finite differences of the squared gradient norms. The unbiased estimate (two half-batches
+A, B, regularizer ½⟨v_A, v_B⟩, docs/methods.md §3) gets its own reference from the two halves' Hessians.
 """
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
@@ -92,6 +95,31 @@ def reference_direction(method: str, flat: Flat, gamma: float) -> torch.Tensor:
                       v[d] + gamma * pen[1] * torch.ones(len(w) - n_g, dtype=w.dtype)])
 
 
+def reference_unbiased_directions(flat_a: Flat, flat_b: Flat, gamma: float) -> dict:
+    """The direction for R = ½⟨v_A, v_B⟩ of half-batches A and B, from explicit Hessians:
+    ∇R = ½(J_Aᵀ v_B + J_Bᵀ v_A) (ConOpt; JARE keeps only the cross blocks), and the plain part
+    is the mean of the two halves' gradients."""
+    w, n_g = flat_a.w0, flat_a.n_g
+    g, d = slice(0, n_g), slice(n_g, None)
+
+    def v_and_jac(flat):
+        h_d = torch.autograd.functional.hessian(lambda w: flat.losses(w)[0], w)
+        h_g = torch.autograd.functional.hessian(lambda w: flat.losses(w)[1], w)
+        return flat.v(w), torch.cat([h_g[:n_g], h_d[n_g:]])
+
+    (v_a, j_a), (v_b, j_b) = v_and_jac(flat_a), v_and_jac(flat_b)
+    full = 0.5 * (j_a.T @ v_b + j_b.T @ v_a)
+    cross_g = 0.5 * (j_a[d, g].T @ v_b[d] + j_b[d, g].T @ v_a[d])   # ∇_φ ½⟨g_θ,A, g_θ,B⟩
+    cross_d = 0.5 * (j_a[g, d].T @ v_b[g] + j_b[g, d].T @ v_a[g])   # ∇_θ ½⟨g_φ,A, g_φ,B⟩
+    zero_g, zero_d = torch.zeros(n_g, dtype=w.dtype), torch.zeros(len(w) - n_g, dtype=w.dtype)
+    pen = {"conopt": (full[g], full[d]), "jare": (cross_g, cross_d),
+           "conopt_g": (full[g], zero_d), "conopt_d": (zero_g, full[d]),
+           "jare_g": (cross_g, zero_d), "jare_d": (zero_g, cross_d)}
+    plain = 0.5 * (v_a + v_b)
+    return {m: torch.cat([plain[g] + gamma * pg, plain[d] + gamma * pd])
+            for m, (pg, pd) in pen.items()}
+
+
 def rule_direction(method: str, game, x, z, gamma: float, zero_sum: bool) -> torch.Tensor:
     rule = build_rule(method, gamma, {})
     out = rule.direction([game.losses(x, z)], game.d_params(), game.g_params(), zero_sum=zero_sum)
@@ -107,6 +135,37 @@ def test_direction_matches_explicit_hessians(method, loss):
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
     if method != "simgd":  # the regularizer really acts
         assert (got - rule_direction("simgd", game, x, z, GAMMA, False)).abs().max() > 1e-4
+
+
+REGULARIZED = [m for m in SIMULTANEOUS if m != "simgd"]
+
+
+def halves_of(x, z):
+    h = x.shape[0] // 2
+    return [(x[:h], z[:h]), (x[h:], z[h:])]
+
+
+@functools.cache
+def unbiased_reference(loss: str) -> dict:   # the Hessians once per loss, for every rule
+    game, x, z = tiny_game(loss)
+    return reference_unbiased_directions(*(Flat(game, *xz) for xz in halves_of(x, z)), GAMMA)
+
+
+@pytest.mark.parametrize("loss", ["standard", "minimax", "wgan", "hinge"])
+@pytest.mark.parametrize("method", REGULARIZED)
+def test_unbiased_direction_matches_explicit_hessians(method, loss):
+    game, x, z = tiny_game(loss)
+    halves = halves_of(x, z)
+    expected = unbiased_reference(loss)[method]
+    rule = build_rule(method, GAMMA, {"regularizer_estimate": "unbiased"})
+    out = rule.direction([game.losses(*xz) for xz in halves], game.d_params(), game.g_params(),
+                         zero_sum=game.zero_sum)
+    got = torch.cat([t.reshape(-1) for t in (*out.u_g, *out.u_d)])
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+    # the halves really differ: the unbiased estimate is not the same-batch one on either half
+    for xz in halves:
+        same = rule_direction(method, game, *xz, GAMMA, zero_sum=False)
+        assert (got - same).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("method", SIMULTANEOUS)

@@ -1,4 +1,4 @@
-"""The same-batch regularizer is biased by Var/(2B); the two-half-batch one is not (methods.md §3).
+"""The same-batch regularizer is biased by Var/(2B); the two-half-batch one is not (docs/methods.md §3).
 
 On the Gaussian game with the wgan loss the per-example discriminator gradient is φ + z − x, so
 E[½‖ḡ_θ‖²] = ½‖φ − v‖² + σ²n/B exactly (per-example variance 2σ²n), while ½⟨g_A, g_B⟩ of two
