@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,40 @@ log = logging.getLogger("gantrain")
 
 
 def to_json_value(x: Any) -> Any:
-    """Plain JSON: tensors become numbers, NaN/Inf become null (strict JSON has no NaN)."""
+    """Plain, strict JSON for any value, nested ones included: tensors and numpy values become
+    numbers or lists, NaN/Inf become null (strict JSON has no NaN), mappings become objects with
+    string keys, anything else unknown becomes its str(). Writing a record never fails on a
+    value."""
+    if x is None or isinstance(x, (bool, str, int)):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Mapping):   # dict, DictConfig
+        return {str(k): to_json_value(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set, frozenset)) or type(x).__name__ == "ListConfig":
+        return [to_json_value(v) for v in x]
+    if hasattr(x, "tolist"):     # torch.Tensor, numpy arrays and scalars: Python numbers or lists
+        try:
+            return to_json_value(x.tolist())
+        except Exception:
+            pass
     if hasattr(x, "item"):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+        try:
+            return to_json_value(x.item())
+        except Exception:
+            pass
+    if isinstance(x, complex):
+        return [to_json_value(x.real), to_json_value(x.imag)]
+    return str(x)
+
+
+def dumps(obj: Any, **kwargs) -> str:
+    return json.dumps(to_json_value(obj), allow_nan=False, **kwargs)
 
 
 def write_json(path: Path, obj: dict) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    """Atomically; an OSError names ``path``."""
+    atomic_write_text(path, dumps(obj, indent=2) + "\n")
 
 
 class MetricsFile:
@@ -37,8 +62,9 @@ class MetricsFile:
         """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
         if not self.enabled or not self.path.exists():
             return
-        kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
-        atomic_write_text(self.path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept))
+        kept = [r for r in read_jsonl(self.path)
+                if isinstance(r.get("step"), int) and r["step"] <= step]
+        atomic_write_text(self.path, "".join(dumps(r) + "\n" for r in kept))
 
     def reset(self) -> None:
         if self.enabled:
@@ -47,8 +73,12 @@ class MetricsFile:
     def append(self, record: dict) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as f:
-            f.write(json.dumps(record, allow_nan=False) + "\n")
+        line = dumps(record) + "\n"
+        try:
+            with self.path.open("a") as f:
+                f.write(line)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from e
 
     def read(self) -> list[dict]:
         return read_jsonl(self.path)
@@ -89,7 +119,9 @@ class WandbLogger:
             data[f"images/{Path(p).stem.split('_step_')[0]}"] = wandb.Image(str(p))
         self.run.log(data, step=step)
 
-    def finish(self, exit_code: int = 0) -> None:
+    def finish(self, exit_code: int = 0, preempting: bool = False) -> None:
         if self.run is not None:
+            if preempting and hasattr(self.run, "mark_preempting"):   # wandb shows "preempted"
+                self.run.mark_preempting()
             self.run.finish(exit_code=exit_code)
             self.run = None

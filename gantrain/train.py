@@ -1,15 +1,29 @@
 """The training loop: one run from a composed config to a run directory.
 
 A run directory holds ``config.yaml`` (the composed config), ``metrics.jsonl``, ``images/``,
-``checkpoints/last.pt`` and ``summary.json``. Rerunning in the same directory resumes.
+``checkpoints/last.pt`` (and the ``keep_last - 1`` checkpoints before it) and ``summary.json``.
+Rerunning in the same directory resumes; one process at a time holds it (``.lock``).
+
+Faults: SIGTERM and SIGUSR1 (and submitit's preemption signal) stop the run at the next step
+boundary with a checkpoint, ``summary.json`` status ``preempted`` and exit code EXIT_PREEMPTED; an
+unreadable newest checkpoint falls back to the one before it; an OSError while writing ends the run
+``failed`` in one line naming the file.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
+import os
 import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +33,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain import distributed as ddp
 from gantrain import engine
-from gantrain.checkpoint import CheckpointIO, rng_state, set_rng_state
+from gantrain.checkpoint import CheckpointIO, atomic_write_text, rng_state, set_rng_state
 from gantrain.config import ConfigError, validate
+from gantrain.errors import first_line
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import build_rule
@@ -29,8 +44,168 @@ from gantrain.tracking import MetricsFile, WandbLogger, to_json_value, write_jso
 log = logging.getLogger("gantrain")
 
 # Keys that may change between a run and its resumption without changing the trajectory.
-RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume"}
+RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume", "keep_last", "requeue"}
 FINISHED = ("completed", "diverged")
+
+# Exit status of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint: sysexits.h's
+# EX_TEMPFAIL ("temporary failure, try again later"). Rerunning in the same run directory resumes
+# it exactly. gantrain requeues a SLURM job itself on SIGUSR1 (`scontrol requeue`, see
+# `requeue`); a cluster can also requeue on this status with slurm.conf's RequeueExit=75.
+EXIT_PREEMPTED = 75
+
+
+class Preempted(SystemExit):
+    """The run stopped on a signal with a checkpoint at ``step``; exits with EXIT_PREEMPTED unless
+    caught (a SystemExit, so that nothing on the way mistakes it for a failure)."""
+
+    def __init__(self, signals: list[int], step: int):
+        super().__init__(EXIT_PREEMPTED)
+        self.signals, self.step = list(signals), step
+
+
+class RunDirBusy(ConfigError):
+    """Another process holds the run directory (one line; exit 2 from the CLI)."""
+
+
+class RunWriteError(ConfigError):
+    """A file of the run could not be written (a full disk, a quota, permissions): the run ended
+    ``failed`` and the previous checkpoint is intact. One line for the user, like ConfigError."""
+
+
+@contextmanager
+def _writing(path: Path):
+    """Turn an OSError while writing run files into a one-line RunWriteError naming the file."""
+    try:
+        yield
+    except OSError as e:
+        where = e.filename or path
+        raise RunWriteError(f"could not write {where}: {e.strerror or first_line(e)}") from e
+
+
+class RunDirLock:
+    """One process per run directory: an exclusive ``fcntl.flock`` on ``<run_dir>/.lock``, which
+    holds ``host=... pid=...`` for the message a second process gets.
+
+    flock rather than a pid file checked with os.kill(pid, 0): the kernel drops the lock however
+    its holder dies (kill -9, OOM), and so does NFS lock recovery when a node dies, so a SLURM job
+    requeued onto another node takes the run over, where a pid is only checkable on its own host.
+    NFS (v3 with lockd, v4) and Lustre mounted with -o flock honour it across nodes; a file
+    system without locks gets a warning and an unlocked run rather than no run."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
+                os.close(fd)
+                raise RunDirBusy(f"{self.path.parent} is in use by another gantrain process "
+                                 f"({holder}); wait for it to end or choose another "
+                                 "hydra.run.dir") from None
+            except OSError as e:
+                os.close(fd)
+                log.warning("run directory %s is not locked: this file system has no locks (%s)",
+                            self.path.parent, first_line(e))
+                return
+            # The previous holder removes the file on release: a lock on that removed file would
+            # not exclude a process that creates a new one, so check that ours is still the file.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        who = f"host={socket.gethostname()} pid={os.getpid()}"
+        if os.environ.get("SLURM_JOB_ID"):
+            who += f" slurm_job={os.environ['SLURM_JOB_ID']}"
+        os.ftruncate(fd, 0)
+        os.write(fd, (who + "\n").encode())
+        self.fd = fd
+
+    @classmethod
+    def refuse_if_held(cls, run_dir: Path) -> None:
+        """Raise RunDirBusy when another process holds ``run_dir``'s lock, without taking it (the
+        command line checks this before Hydra writes its own files into that directory)."""
+        lock = cls(run_dir)
+        if not lock.path.is_file():
+            return
+        lock.acquire()   # raises RunDirBusy when held
+        lock.fd, fd = None, lock.fd
+        if fd is not None:   # free: let go without removing a file the real run may now hold
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        self.path.unlink(missing_ok=True)   # before unlocking: see acquire
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
+def _stop_signals() -> list[int]:
+    """SIGTERM (SLURM's preemption and time limit, `kill`), SIGUSR1 (`sbatch --signal=USR1@T`) and,
+    in a submitit job, submitit's own preemption signal (SUBMITIT_PREEMPT_SIGNAL, default USR2)."""
+    sigs = [signal.SIGTERM, signal.SIGUSR1]
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        extra = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+        if extra is not None and extra not in sigs:
+            sigs.append(extra)
+    return sigs
+
+
+class StopSignals:
+    """While active, the stop signals only record that they came; the training loop stops at the
+    next step boundary. The handlers they replace (e.g. submitit's, which checkpoints the job
+    and requeues it) are kept in ``previous`` and called after gantrain's checkpoint."""
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if signum not in self.received:
+            self.received.append(signum)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self   # Python handles signals in the main thread only
+        for sig in _stop_signals():
+            old = signal.getsignal(sig)
+            if old is signal.SIG_IGN:
+                continue
+            self.previous[sig] = old
+            signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self.previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def requeue_slurm_job(job_id: str) -> bool:
+    """`scontrol requeue JOB` (the job must be requeueable: `sbatch --requeue`); a one-line
+    warning and False when that fails."""
+    try:
+        res = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True,
+                             timeout=60)
+        why = (res.stderr or res.stdout).strip().splitlines()[:1] if res.returncode else None
+    except (OSError, subprocess.SubprocessError) as e:
+        why = [first_line(e)]
+    if why is not None:
+        log.warning("could not requeue SLURM job %s (%s); rerun it to resume",
+                    job_id, why[0] if why else "scontrol failed")
+        return False
+    log.warning("requeued SLURM job %s", job_id)
+    return True
 
 
 def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -46,19 +221,33 @@ def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
+def read_summary(run_dir: Path) -> dict | None:
+    """The run's summary.json; None when there is none or it cannot be read (a warning)."""
+    path = Path(run_dir) / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable %s (%s)", path, first_line(e))
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def check_run_dir(run_dir: Path, config: dict) -> dict | None:
     """Refuse a run directory that holds a different run; return its summary if there is one."""
     saved = run_dir / "config.yaml"
     if saved.exists():
-        old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
-        diffs = _config_diff(old, config)
+        try:
+            old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+        except Exception as e:   # a file edited by hand, or cut short by an older gantrain
+            raise ConfigError(f"{saved} is unreadable ({first_line(e)}); repair or remove it, or "
+                              "choose another hydra.run.dir") from None
+        diffs = _config_diff(old if isinstance(old, dict) else {}, config)
         if diffs:
             raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(diffs[:3])}); "
                               "choose another hydra.run.dir to start a new run")
-    summary = run_dir / "summary.json"
-    if summary.exists():
-        return json.loads(summary.read_text())
-    return None
+    return read_summary(run_dir)
 
 
 class Trainer:
@@ -66,7 +255,7 @@ class Trainer:
         validate(cfg)
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.config = OmegaConf.to_container(cfg, resolve=True)
-        self.previous = check_run_dir(self.run_dir, self.config)
+        check_run_dir(self.run_dir, self.config)   # refuses another run's directory before any work
         self.device = ddp.local_device(engine.setup(cfg))
         self.dtype = getattr(torch, cfg.dtype)
         self.shard = ddp.init(self.device)
@@ -90,10 +279,13 @@ class Trainer:
         self.opt_d = build_optimizer(cfg.optim, self.game.d_params())
         self.opt_g = build_optimizer(cfg.optim, self.game.g_params())
         self.data_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
-        self.ckpt = CheckpointIO(self.run_dir / "checkpoints", generator=self.game.generator,
+        self.ckpt = CheckpointIO(self.run_dir / "checkpoints", keep_last=cfg.keep_last,
+                                 generator=self.game.generator,
                                  discriminator=self.game.discriminator, opt_g=self.opt_g,
                                  opt_d=self.opt_d, game=self.game)
         self.metrics = MetricsFile(self.run_dir / "metrics.jsonl", enabled=self.main)
+        self.lock = RunDirLock(self.run_dir)
+        self.signals = StopSignals()
         self.image_steps = set(int(s) for s in cfg.eval.image_steps)
         self.monitor = None
         if cfg.analysis.every > 0 and self.main:
@@ -101,23 +293,33 @@ class Trainer:
             self.monitor = SpectrumMonitor(cfg, self.game)
 
     # --- pieces ------------------------------------------------------------------------------
-    def _restore(self) -> tuple[int, float, str | None]:
-        """Resume from the last checkpoint if there is one; returns (step, wall time, wandb id)."""
-        if self.cfg.resume and self.ckpt.exists():
-            extra = self.ckpt.load(map_location=self.device)
-            set_rng_state(extra["rng"], {"data": self.data_rng})
-            step = int(extra["step"])
-            self.metrics.truncate_after(step)
-            log.info("resuming %s from step %d", self.run_dir, step)
-            return step, float(extra["wall_time_s"]), extra.get("wandb_id")
-        self.metrics.reset()
-        return 0, 0.0, None
+    def _restore(self) -> tuple[int, float, str | None, bool]:
+        """Resume from the newest readable checkpoint if there is one; returns (step, wall time,
+        wandb id, resumed). metrics.jsonl loses the records past that step."""
+        extra = self.ckpt.load_latest(map_location=self.device) if self.cfg.resume else None
+        ddp.barrier()   # every process has read the checkpoint before rank 0 changes any file
+        if extra is None:
+            if self.main:
+                with _writing(self.run_dir):
+                    self.metrics.reset()
+                    self.ckpt.clear()   # another trajectory's checkpoints are no fallback
+            return 0, 0.0, None, False
+        set_rng_state(extra["rng"], {"data": self.data_rng})
+        step = int(extra["step"])
+        if self.main:
+            with _writing(self.metrics.path):
+                self.metrics.truncate_after(step)
+                self.ckpt.set_aside_unreadable()
+                self.ckpt.remove_temporary()
+        log.info("resuming %s from step %d", self.run_dir, step)
+        return step, float(extra["wall_time_s"]), extra.get("wandb_id"), True
 
     def _save(self, step: int, wall: float, wandb_id: str | None) -> None:
         if not self.main:
             return
-        self.ckpt.save(step=step, wall_time_s=wall, wandb_id=wandb_id,
-                       rng=rng_state({"data": self.data_rng}))
+        with _writing(self.ckpt.path()):
+            self.ckpt.save(step=step, wall_time_s=wall, wandb_id=wandb_id,
+                           rng=rng_state({"data": self.data_rng}))
 
     def _record(self, step: int, stats: dict[str, Any], final: bool = False) -> dict[str, Any]:
         record = {"step": step, **{k: to_json_value(v) for k, v in stats.items()}}
@@ -129,7 +331,8 @@ class Trainer:
             return record
         record.update({k: to_json_value(v) for k, v in self.game.eval_metrics().items()})
         record.update({k: to_json_value(v) for k, v in evaluated.items()})
-        self.metrics.append(record)
+        with _writing(self.metrics.path):
+            self.metrics.append(record)
         return record
 
     def _divergence(self, stats: dict[str, torch.Tensor]) -> str | None:
@@ -144,83 +347,147 @@ class Trainer:
         return None
 
     def _summary(self, status: str, step: int, wall: float, final: dict, **extra) -> dict:
-        summary = {"status": status, "steps_done": step, "diverged_at": None,
-                   "wall_time_s": round(wall, 3), "method": self.cfg.method.name,
-                   "gamma": self.cfg.gamma, "eta": self.cfg.optim.lr, "seed": self.cfg.seed,
-                   "metrics": {k: v for k, v in final.items() if k != "step"}, **extra}
+        summary = to_json_value({
+            "status": status, "steps_done": step, "diverged_at": None,
+            "wall_time_s": round(wall, 3), "method": self.cfg.method.name,
+            "gamma": self.cfg.gamma, "eta": self.cfg.optim.lr, "seed": self.cfg.seed,
+            "metrics": {k: v for k, v in final.items() if k != "step"}, **extra})
         if self.shard.world > 1:
             summary["world_size"] = self.shard.world
         if self.main:
-            write_json(self.run_dir / "summary.json", summary)
+            path = self.run_dir / "summary.json"
+            try:
+                write_json(path, summary)
+            except OSError as e:   # the run's own error (if any) still reaches the user
+                print(f"gantrain: error: could not write {e.filename or path}: "
+                      f"{e.strerror or first_line(e)}; this run's status ({status} at step "
+                      f"{step}) is not recorded", file=sys.stderr, flush=True)
         return summary
 
-    # --- the loop ----------------------------------------------------------------------------
+    def _stop_requested(self) -> bool:
+        """Whether a stop signal came (on any process: every process stops at the same step)."""
+        return ddp.any_true(bool(self.signals.received))
+
+    # --- the run -----------------------------------------------------------------------------
     def run(self) -> dict:
-        cfg = self.cfg
-        prev = self.previous
-        if prev and prev.get("status") in FINISHED and (prev["status"] == "diverged"
-                                                        or prev["steps_done"] >= cfg.steps):
-            log.info("%s already finished (%s at step %d); nothing to do",
-                     self.run_dir, prev["status"], prev["steps_done"])
-            return prev
+        refusal = None
         if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
-        start, wall_before, wandb_id = self._restore()
-        ddp.barrier()   # every process has read the checkpoint before rank 0 writes again
-        logger = WandbLogger(cfg.logger if self.main else OmegaConf.create({"mode": "disabled"}),
-                             self.run_dir, self.config, name=self.run_dir.name,
-                             resume_id=wandb_id)
-        t0 = time.perf_counter()
-        step, done = start, start
-        # A run resumed at its last step logs nothing new: its final values are already on disk.
-        last = (self.metrics.read() or [{}])[-1] if start > 0 else {}
-        wall = lambda: wall_before + time.perf_counter() - t0  # noqa: E731
+            try:
+                with _writing(self.lock.path):
+                    self.lock.acquire()
+            except ConfigError as e:
+                refusal = e
+        if ddp.any_true(refusal is not None):   # every process learns that rank 0 was refused
+            raise refusal or RunDirBusy(f"{self.run_dir} is in use by another process")
         try:
-            if start == 0:
-                spectral, spectral_images = self._spectrum(0, None)
-                last = self._record(0, {"param_norm": self.game.param_norm(), **spectral})
-                if self.main:
-                    logger.log(last, 0, self._images(0, final=False) + spectral_images)
-            from tqdm import tqdm
-            bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and self.main),
-                       unit="step", dynamic_ncols=True,
-                       desc=f"{cfg.method.name} {cfg.dataset.name}")
-            reason = None
-            for step in range(start + 1, cfg.steps + 1):
-                stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
-                                             self.data_rng)
-                done = step  # the last step whose update was applied
-                if self.shard.world > 1:   # one set of batch-norm statistics on every process
-                    ddp.average_buffers([self.game.generator, self.game.discriminator])
-                self.game.after_step(step)
-                stats["param_norm"] = self.game.param_norm()
-                reason = self._divergence(stats)
-                if self.shard.world > 1 and ddp.any_true(reason is not None) and reason is None:
-                    reason = "diverged on another process"
-                final = step == cfg.steps or reason is not None
-                spectral, spectral_images = self._spectrum(step, reason)
-                if (final or step % cfg.log_every == 0 or spectral or step in self.image_steps
-                        or self.game.eval_due(step)):
-                    last = self._record(step, {**stats, **spectral}, final)
-                    if self.main:
-                        logger.log(last, step, self._images(step, final) + spectral_images)
-                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_d", "loss_g", "modes_covered",
-                                                                   "dist_equilibrium")
-                                     if last.get(k) is not None}, refresh=False)
-                bar.update(1)
-                if reason is not None:
-                    break
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    self._save(step, wall(), logger.run_id)
-            bar.close()
-        except BaseException as e:
-            err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
-            if self.shard.world > 1:
-                err += f" (rank {self.shard.rank})"
-            self._summary("failed", done, wall(), last, error=err)
-            logger.finish(exit_code=1)
+            return self._run()
+        except Preempted as stop:
+            self._hand_over(stop)
             raise
+        finally:
+            self.lock.release()
+
+    def _hand_over(self, stop: Preempted) -> None:
+        """After the checkpoint: the handlers gantrain deferred (submitit's checkpoints the job and
+        requeues it within max_num_timeout, then exits), else `scontrol requeue` on SIGUSR1."""
+        for sig in stop.signals:
+            previous = self.signals.previous.get(sig)
+            if callable(previous):
+                previous(sig, None)
+        job = os.environ.get("SLURM_JOB_ID")
+        if (self.main and signal.SIGUSR1 in stop.signals and self.cfg.requeue and job
+                and not callable(self.signals.previous.get(signal.SIGUSR1))):
+            requeue_slurm_job(job)
+
+    def _run(self) -> dict:
+        cfg = self.cfg
+        prev = read_summary(self.run_dir)   # under the lock: another process may just have ended
+        if prev and prev.get("status") in FINISHED and (prev["status"] == "diverged"
+                                                        or prev.get("steps_done", 0) >= cfg.steps):
+            log.info("%s already finished (%s at step %s); nothing to do",
+                     self.run_dir, prev["status"], prev.get("steps_done"))
+            return prev
+        done, last, logger, wall_before = 0, {}, None, 0.0
+        t0 = time.perf_counter()
+        wall = lambda: wall_before + time.perf_counter() - t0  # noqa: E731
+        stopped = False
+        with self.signals:
+            try:
+                if self.main:
+                    with _writing(self.run_dir / "config.yaml"):
+                        atomic_write_text(self.run_dir / "config.yaml",
+                                          OmegaConf.to_yaml(cfg, resolve=True))
+                start, wall_before, wandb_id, resumed = self._restore()
+                t0 = time.perf_counter()
+                step = done = saved = start
+                logger_cfg = cfg.logger if self.main else OmegaConf.create({"mode": "disabled"})
+                logger = WandbLogger(logger_cfg, self.run_dir, self.config,
+                                     name=self.run_dir.name, resume_id=wandb_id)
+                # A run resumed at its last step logs nothing new: its final values are on disk.
+                last = (self.metrics.read() or [{}])[-1] if resumed else {}
+                if not resumed:
+                    saved = None
+                    spectral, spectral_images = self._spectrum(0, None)
+                    last = self._record(0, {"param_norm": self.game.param_norm(), **spectral})
+                    if self.main:
+                        logger.log(last, 0, self._images(0, final=False) + spectral_images)
+                from tqdm import tqdm
+                bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and self.main),
+                           unit="step", dynamic_ncols=True,
+                           desc=f"{cfg.method.name} {cfg.dataset.name}")
+                reason = None
+                for step in range(start + 1, cfg.steps + 1):
+                    if self._stop_requested():   # between steps, never inside one
+                        stopped = True
+                        break
+                    stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
+                                                 self.data_rng)
+                    done = step  # the last step whose update was applied
+                    if self.shard.world > 1:   # one set of batch-norm statistics on every process
+                        ddp.average_buffers([self.game.generator, self.game.discriminator])
+                    self.game.after_step(step)
+                    stats["param_norm"] = self.game.param_norm()
+                    reason = self._divergence(stats)
+                    if self.shard.world > 1 and ddp.any_true(reason is not None) and reason is None:
+                        reason = "diverged on another process"
+                    final = step == cfg.steps or reason is not None
+                    spectral, spectral_images = self._spectrum(step, reason)
+                    if (final or step % cfg.log_every == 0 or spectral or step in self.image_steps
+                            or self.game.eval_due(step)):
+                        last = self._record(step, {**stats, **spectral}, final)
+                        if self.main:
+                            logger.log(last, step, self._images(step, final) + spectral_images)
+                        bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_d", "loss_g",
+                                                                       "modes_covered",
+                                                                       "dist_equilibrium")
+                                         if last.get(k) is not None}, refresh=False)
+                    bar.update(1)
+                    if reason is not None:
+                        break
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        self._save(step, wall(), logger.run_id)
+                        saved = step
+                bar.close()
+                if stopped and saved != done:
+                    self._save(done, wall(), logger.run_id)
+            except BaseException as e:
+                err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+                if self.shard.world > 1:
+                    err += f" (rank {self.shard.rank})"
+                self._summary("failed", done, wall(), last, error=err)
+                if logger is not None:
+                    logger.finish(exit_code=1)
+                raise
+        if stopped:
+            names = [signal.Signals(s).name for s in self.signals.received]
+            if self.main:
+                log.warning("%s: stopped after step %d, checkpoint written; rerun in this run "
+                            "directory to resume (exit status %d)", "+".join(names), done,
+                            EXIT_PREEMPTED)
+            self._summary("preempted", done, wall(), last, preempted_by="+".join(names))
+            logger.finish(exit_code=EXIT_PREEMPTED, preempting=True)
+            ddp.barrier()
+            raise Preempted(self.signals.received, done)
         if reason is not None:
             if self.main:
                 log.warning("run diverged at step %d: %s", step, reason)
@@ -236,11 +503,13 @@ class Trainer:
         """The field's spectrum every ``analysis.every`` steps (not at a diverged point)."""
         if self.monitor is None or reason is not None or not self.monitor.due(step):
             return {}, []
-        return self.monitor(step, self.run_dir / "images")
+        with _writing(self.run_dir / "images"):
+            return self.monitor(step, self.run_dir / "images")
 
     def _images(self, step: int, final: bool) -> list[Path]:
         if step in self.image_steps or final or self.game.eval_due(step):
-            return self.game.save_images(step, self.run_dir)
+            with _writing(self.run_dir / "images"):
+                return self.game.save_images(step, self.run_dir)
         return []
 
 
