@@ -9,11 +9,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from gantrain.cli import CONFIG_DIR
+from gantrain.cli import CONFIG_DIR, _drop_if_only_hydra_files, preflight
+from gantrain.errors import ConfigError
 
 
-def spectrum_at(cfg: DictConfig, method: str | None = None, gamma: float | None = None) -> dict:
-    """Build the game in float64, move it to ``analysis.point`` and analyse ``method``."""
+def spectrum_at(cfg: DictConfig, method: str | None = None, gamma: float | None = None,
+                mu: float | None = None) -> dict:
+    """Build the game in float64 (data mean ``mu``, if given), move it to ``analysis.point`` and
+    analyse ``method``."""
     import torch
 
     from gantrain.analysis.spectrum import analyze, move_to_point
@@ -25,6 +28,8 @@ def spectrum_at(cfg: DictConfig, method: str | None = None, gamma: float | None 
             cfg.method = {"name": method}
         if gamma is not None:
             cfg.gamma = gamma
+        if mu is not None:
+            cfg.dataset.mu = mu
     torch.manual_seed(cfg.seed)
     game = build_game(cfg, "cpu", torch.float64)
     point = move_to_point(game, str(cfg.analysis.point), "cpu")
@@ -65,8 +70,9 @@ def run_analysis(cfg: DictConfig, out_dir: Path) -> dict:
     complex_plane({result["method"]: result["eigenvalues"]}, out_dir / "spectrum.png", title,
                   theory={result["method"]: result["theory_eigenvalues"]})
     compare = {m: spectrum_at(cfg, m) for m in cfg.analysis.compare}
-    complex_plane({m: r["eigenvalues"] for m, r in compare.items()}, out_dir / "compare.png", title,
-                  theory={m: r["theory_eigenvalues"] for m, r in compare.items()})
+    if compare:   # analysis.compare=[] draws no comparison
+        complex_plane({m: r["eigenvalues"] for m, r in compare.items()}, out_dir / "compare.png",
+                      title, theory={m: r["theory_eigenvalues"] for m, r in compare.items()})
     gammas = [float(g) for g in cfg.analysis.gammas]
     sweep = [spectrum_at(cfg, gamma=g) for g in gammas]
     factors_vs_gamma(gammas, [r["zeta"] for r in sweep], [r["tau"] for r in sweep],
@@ -76,27 +82,75 @@ def run_analysis(cfg: DictConfig, out_dir: Path) -> dict:
                {"method": cfg.method.name, "gammas": gammas, "zeta": [r["zeta"] for r in sweep],
                 "tau": [r["tau"] for r in sweep],
                 "max_stable_lr": [r["max_stable_lr"] for r in sweep]})
+    if cfg.dataset.name == "gaussian" and result["point"] == "equilibrium":
+        write_factors_vs_mu(cfg, out_dir)
     print(format_table(result))
     print(f"wrote {out_dir}/spectrum.json")
     return result
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="analyze")
-def main(cfg: DictConfig) -> None:
-    from gantrain.config import ConfigError
+def write_factors_vs_mu(cfg: DictConfig, out_dir: Path) -> dict:
+    """ζ and τ at the equilibrium against the data mean μ (`analysis.mus`): App. B's question of
+    how the data itself (e^{2v} for arch=fullrank, β² = σ² + μ² for linear) sets both factors."""
+    from gantrain.analysis.plots import METHOD_COLORS, _save
+    from gantrain.config.schema import Analysis
+    from gantrain.plots import pyplot
+    from gantrain.tracking import write_json
 
+    mus = cfg.analysis.get("mus")
+    mus = [float(m) for m in (Analysis().mus if mus is None else mus)]
+    sweep = [spectrum_at(cfg, mu=m) for m in mus]
+    out = {"method": cfg.method.name, "arch": cfg.arch.name, "gamma": float(cfg.gamma),
+           "sigma": float(cfg.dataset.sigma), "dim": int(cfg.dataset.dim), "mus": mus,
+           "zeta": [r["zeta"] for r in sweep], "tau": [r["tau"] for r in sweep],
+           "max_stable_lr": [r["max_stable_lr"] for r in sweep],
+           "theory_eigenvalues": [r["theory_eigenvalues"] for r in sweep]}
+    write_json(out_dir / "factors_vs_mu.json", out)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
+    for ax, key, name in zip(axes, ("zeta", "tau"), ("ζ = max |Im λ|/|Re λ|", "τ = |λ|max/|λ|min")):
+        ys = [float("nan") if y is None else y for y in out[key]]
+        ax.plot(mus, ys, "o-", color=METHOD_COLORS.get(cfg.method.name, "k"), label=cfg.method.name)
+        positive = all(y > 0 for y in ys if y == y)   # NaN (∞ factor) drawn as a gap
+        ax.set(xlabel="μ (data mean)", ylabel=name, yscale="log" if positive else "linear")
+        ax.legend(fontsize=8)
+    _save(plt, fig, out_dir / "factors_vs_mu.png",
+          f"gaussian, arch={cfg.arch.name}, σ = {cfg.dataset.sigma:g}, γ = {cfg.gamma:g}, equilibrium")
+    return out
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every check that can run before any work: the shared schemas, and the phase diagram's."""
+    from gantrain.config import validate
+
+    validate(cfg)
+    if cfg.analysis.mode == "phase":
+        from gantrain.analysis.phase import PhaseSettings, _check_cfg
+
+        _check_cfg(cfg)
+        PhaseSettings.from_cfg(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="analyze")
+def _main(cfg: DictConfig) -> None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        mode = cfg.analysis.get("mode", "spectrum")
-        if mode not in ("spectrum", "phase"):
-            raise ConfigError(f"analysis.mode={mode!r} is invalid: allowed: phase, spectrum")
-        if mode == "phase":
+        check_config(cfg)
+        if cfg.analysis.mode == "phase":
             from gantrain.analysis.phase import run_phase_diagram
-            run_phase_diagram(cfg, Path(HydraConfig.get().runtime.output_dir))
+            run_phase_diagram(cfg, out_dir)
         else:
-            run_analysis(cfg, Path(HydraConfig.get().runtime.output_dir))
+            run_analysis(cfg, out_dir)
     except ConfigError as e:
+        _drop_if_only_hydra_files(out_dir)
         print(f"gantrain-analyze: error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def main() -> None:
+    """The ``gantrain-analyze`` script; bad input is refused in one line before Hydra starts."""
+    preflight("gantrain-analyze", "analyze", check_config, task_name="analyze")
+    _main()
 
 
 if __name__ == "__main__":

@@ -1,18 +1,238 @@
 """`gantrain`: the Hydra command line."""
 from __future__ import annotations
 
+import difflib
 import logging
+import os
+import re
 import shutil
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from gantrain.errors import ConfigError, first_line
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger("gantrain")
+
+
+# --- bad input, answered before Hydra starts ----------------------------------------------------
+# Hydra reports a composition error (an unknown group option or key, an override it cannot parse)
+# in 10-15 lines and exits 1 from inside hydra.main (run_and_report), out of reach of a try/except
+# around it, and for a bad value only after it made the run directory. So the command line is
+# composed here first, by Hydra's own config loader on the search path hydra.main builds, and the
+# first error is answered in one line with exit code 2; a single run's composed config is also
+# checked (``check``) before Hydra makes its directory. hydra.main then gets a command line known
+# to compose. Anything this does not recognize is left to Hydra to report as before, and
+# HYDRA_FULL_ERROR=1 skips it, keeping Hydra's full trace.
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def preflight(prog: str, config_name: str, check: Callable[[DictConfig], None],
+              argv: list[str] | None = None, task_name: str = "cli") -> None:
+    """Exit 2 with one line ``<prog>: error: ...`` on stderr when the command line does not
+    compose, or, for a single run, when ``check`` refuses the composed config."""
+    try:
+        _preflight(config_name, check, sys.argv[1:] if argv is None else argv, task_name)
+    except ConfigError as e:
+        from gantrain.distributed import env_world
+
+        if env_world()[0] == 0:
+            print(f"{prog}: error: {first_line(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _preflight(config_name: str, check: Callable[[DictConfig], None], argv: list[str],
+               task_name: str) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        args = get_args_parser().parse_args(argv)
+    except SystemExit:   # a usage error or --version: Hydra's argparse answers those itself
+        return
+    commands = (args.run + (args.cfg is not None) + args.multirun + args.shell_completion
+                + (args.info is not None))
+    if (args.help or args.hydra_help or args.shell_completion or args.info is not None
+            or args.experimental_rerun or args.config_path is not None or commands > 1):
+        return
+    h = _hydra(args.config_dir, task_name)
+    name = args.config_name or config_name
+    overrides = list(args.overrides)
+    multirun = args.multirun
+    if not multirun:
+        try:
+            cfg = h.compose_config(name, overrides, run_mode=RunMode.RUN)
+        except HydraException as e:
+            # A comma list is a sweep without -m when the config itself sets hydra.mode=MULTIRUN.
+            if not ("Ambiguous value" in str(e) and args.cfg is None
+                    and h.get_mode(config_name=name, overrides=overrides) == RunMode.MULTIRUN):
+                raise ConfigError(_explain(e, h, name, overrides, RunMode.RUN)) from None
+            multirun = True
+        else:
+            multirun = args.cfg is None and cfg.hydra.mode == RunMode.MULTIRUN
+    if multirun:   # a bad value among the jobs is recorded by that job (summary.json), not here
+        _compose_sweep(h, name, overrides)
+    elif args.cfg is None:
+        check(cfg)
+
+
+def _hydra(config_dir: str | None, task_name: str) -> Any:
+    """A Hydra instance with hydra.main's search path (not registered as the global one)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+
+    search_path = create_config_search_path(CONFIG_DIR)
+    if config_dir is not None:
+        abs_dir = os.path.abspath(config_dir)
+        if not os.path.isdir(abs_dir):
+            raise ConfigError(f"--config-dir {config_dir} is invalid: no such directory ({abs_dir})")
+        search_path.prepend(provider="command-line", path=f"file://{abs_dir}",
+                            anchor=SearchPathQuery(provider="schema"))
+    return Hydra(task_name=task_name, config_loader=ConfigLoaderImpl(config_search_path=search_path))
+
+
+def _compose(h: Any, name: str, overrides: list[str], mode: RunMode) -> DictConfig:
+    try:
+        return h.compose_config(name, overrides, run_mode=mode)
+    except HydraException as e:
+        raise ConfigError(_explain(e, h, name, overrides, mode)) from None
+
+
+def _compose_sweep(h: Any, name: str, overrides: list[str]) -> None:
+    """Compose the sweep's master config, then one job for every distinct combination of the
+    swept config-group options (the other keys' values leave the config's structure alone), as
+    Hydra's BasicSweeper expands it: its ``params`` first, then the command line."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    master = _compose(h, name, [*overrides, "hydra.mode=MULTIRUN"], RunMode.MULTIRUN)
+    sweeper = master.hydra.sweeper
+    if sweeper.get("_target_") != BASIC_SWEEPER:   # another sweeper expands its own way
+        return
+    loader = h.config_loader
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    try:
+        parsed = OverridesParser.create(config_loader=loader).parse_overrides(
+            params + list(master.hydra.overrides.task))
+        jobs = BasicSweeper.split_arguments(parsed, None)[0]
+    except HydraException as e:
+        raise ConfigError(_explain(e, h, name, params + overrides, RunMode.MULTIRUN)) from None
+    groups = {o.get_key_element() for o in parsed if loader.repository.group_exists(o.key_or_group)}
+    fixed = list(master.hydra.overrides.hydra)   # what Hydra's load_sweep_config adds to each job
+    seen = set()
+    for job in jobs:
+        choice = tuple(a for a in job if a.split("=", 1)[0] in groups)
+        if choice not in seen:
+            seen.add(choice)
+            _compose(h, name, fixed + list(job), RunMode.RUN)
+
+
+def _override_key(text: str) -> str | None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_override(text).key_or_group
+    except HydraException:
+        return None
+
+
+def _explain(e: HydraException, h: Any, name: str, overrides: list[str], mode: RunMode) -> str:
+    """Hydra's composition error as one line naming the bad override and what is allowed."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    if isinstance(e, MissingConfigException) and e.options and "/" in (e.missing_cfg_file or ""):
+        group, option = e.missing_cfg_file.rsplit("/", 1)
+        return f"{group}={option} is invalid: allowed: {', '.join(sorted(e.options))}"
+    if isinstance(e, OverrideParseException):
+        bad = next((o for o in overrides if _override_key(o) is None), "an override")
+        return (f"{bad} cannot be parsed: {first_line(e)} (quote a value with special characters, "
+                "e.g. key='a b')")
+    m = re.match(r"Could not override '([^']+)'", str(e))
+    if m and isinstance(e.__cause__, (ConfigKeyError, ConfigAttributeError)):
+        return _unknown_key(m.group(1), h, name, overrides, mode)
+    m = re.match(r"Ambiguous value for argument '([^']+)'", str(e))
+    if m:
+        return (f"{m.group(1)} is a sweep: add -m (--multirun) for one run per value (a list is "
+                "key=[a,b], a string with a comma key='a,b')")
+    cause = f": {first_line(e.__cause__)}" if e.__cause__ is not None else ""
+    return f"{first_line(e)}{cause}"
+
+
+def _paths(tree: dict, prefix: str = ""):
+    for k, v in tree.items():
+        path = f"{prefix}{k}"
+        yield path, v
+        if isinstance(v, dict):
+            yield from _paths(v, path + ".")
+
+
+def _schema_options(group: str, key: str) -> list[str]:
+    """The options of ``group`` whose schema has ``key``."""
+    from gantrain.config.schema import GROUPS
+
+    return [opt for opt, schema in GROUPS.get(group, {}).items()
+            if key in {f.name for f in fields(schema)}]
+
+
+def _unknown_key(key: str, h: Any, name: str, overrides: list[str], mode: RunMode) -> str:
+    from gantrain.config.schema import GROUPS, SECTIONS
+
+    given = next((o for o in overrides if _override_key(o) == key), key)
+    try:   # the config without the bad override, to say what is there instead
+        cfg = h.compose_config(name, [o for o in overrides if _override_key(o) != key],
+                               run_mode=mode, validate_sweep_overrides=False)
+        tree = OmegaConf.to_container(cfg, resolve=False)
+    except Exception:   # another override is bad too: name this one anyway
+        tree = {}
+    if not key.startswith("hydra."):
+        tree.pop("hydra", None)
+    parts = key.split(".")
+    node, i = tree, 0
+    while i < len(parts) - 1 and isinstance(node.get(parts[i]), dict):
+        node, i = node[parts[i]], i + 1
+    where, missing, tail = ".".join(parts[:i]), parts[i], parts[i + 1:]
+    if missing in node:   # e.g. gamma.x=1
+        return f"{given} is invalid: {'.'.join(parts[:i + 1])} is a value, not a section"
+    if where:
+        label = f"{where}={node['name']}" if where in GROUPS and "name" in node else where
+        msg = f"{given} is invalid: {label} has no key {missing}; its keys: {', '.join(sorted(node))}"
+        others = _schema_options(where, missing)
+        close = difflib.get_close_matches(missing, list(node), n=1)
+        if others:
+            return msg + f" ({where}.{missing} is a key of {where}={'/'.join(others)})"
+        return msg + (f"; did you mean {where}.{close[0]}?" if close else "")
+    # A top-level key: a key of that name deeper down (the missing group prefix), in the config
+    # as composed or in another option of a group, else a near spelling.
+    hints: list[str] = []
+    for path, value in _paths(tree):
+        if "." in path and path.rsplit(".", 1)[1] == missing:
+            target = re.fullmatch(r"\$\{([\w.]+)\}", value) if isinstance(value, str) else None
+            if target and target.group(1) not in hints:   # optim.lr: ${eta} -> eta comes first
+                hints.append(target.group(1))
+            hints.append(".".join([path, *tail]) + (f" (it follows {target.group(1)})" if target else ""))
+    for group in [*GROUPS, *SECTIONS]:
+        opts = _schema_options(group, missing) if group in GROUPS else (
+            [None] if missing in {f.name for f in fields(SECTIONS[group])} else [])
+        if opts and not any(hint.startswith(f"{group}.{missing}") for hint in hints):
+            where_ = f" (with {group}={'/'.join(opts)})" if opts != [None] else ""
+            hints.append(".".join([group, missing, *tail]) + where_)
+    hints = hints or difflib.get_close_matches(missing, list(tree), n=2)
+    if hints:
+        return f"{given} is invalid: {missing} is not a top-level key; did you mean {' or '.join(hints)}?"
+    return (f"{given} is invalid: {missing} is not a key; top-level keys: {', '.join(sorted(tree))} "
+            f"(+{key}=... adds a new one)")
 
 
 def _drop_if_only_hydra_files(run_dir: Path) -> None:
@@ -47,7 +267,6 @@ def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> None:
-    from gantrain.config import ConfigError
     from gantrain.distributed import env_world
     from gantrain.train import train
 
@@ -66,8 +285,11 @@ def _main(cfg: DictConfig) -> None:
     try:
         summary = train(cfg, run_dir)
     except ConfigError as e:
+        from gantrain.train import RunDirBusy, RunWriteError
         if sweeping:
-            if not (run_dir / "summary.json").exists():
+            # A busy directory is another process's run, and a write error already wrote the
+            # summary it could: neither gets a summary from here.
+            if not isinstance(e, (RunDirBusy, RunWriteError)) and not (run_dir / "summary.json").exists():
                 from gantrain.tracking import write_json
                 write_json(run_dir / "summary.json", {
                     "status": "failed", "steps_done": 0, "diverged_at": None, "wall_time_s": 0.0,
@@ -101,7 +323,28 @@ def main() -> None:
     if world > 1 and rank != 0:   # rank 0 alone keeps Hydra's .hydra folder and log file
         sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
                      "hydra/hydra_logging=disabled"]
+    from gantrain.config import validate
+
+    def check(cfg: DictConfig) -> None:
+        validate(cfg)
+        if world == 1:   # under torch.distributed rank 0 takes the lock later; the others never
+            _refuse_busy_run_dir(cfg)
+
+    preflight("gantrain", "train", check)
     _main()
+
+
+def _refuse_busy_run_dir(cfg: DictConfig) -> None:
+    """A second process in a running run's directory is refused before Hydra rewrites that run's
+    .hydra files and log (the run itself also checks, under its lock)."""
+    from gantrain.train import RunDirLock
+
+    try:
+        run_dir = Path(str(cfg.hydra.run.dir))
+    except Exception:   # noqa: BLE001 - an unresolvable ${now:...} names a new directory anyway
+        return
+    if run_dir.is_dir():
+        RunDirLock.refuse_if_held(run_dir)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
-from gantrain.errors import ConfigError, _check, _one_of, first_line  # noqa: F401
+from gantrain.errors import ConfigError, _check, _one_of, check_finite, first_line  # noqa: F401
 
 
 # --- method ---------------------------------------------------------------------------------
@@ -97,9 +97,14 @@ class LinearArch:
     name: str = "linear"
 
 
+@dataclass
+class FullRankArch:   # JARE App. B: D_θ(x) = θᵀeˣ on the Gaussian game
+    name: str = "fullrank"
+
+
 # gantrain.models.images.IMAGE_ARCHS, listed here: importing the models would be circular.
 IMAGE_ARCHS = ("resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet", "conv4", "conv4_nobn",
-               "dcgan4_nobn", "dcgan4", "dcgan4_const", "dcgan3")
+               "dcgan4_nobn", "dcgan4", "dcgan4_const", "dcgan3", "dcgan4_resnet")
 
 
 @dataclass
@@ -111,21 +116,28 @@ class ImageArch:
     spectral_norm: bool = False
     init: str = "xavier"
     batch_norm: Optional[bool] = None   # null: the architecture's default
+    d_extra_dense: int = 0              # DC-GAN style nets: units of an extra dense layer in D (0: none)
+    g_extra_dense: int = 0              # ... and in G, after z
 
     def __post_init__(self):
         for key in ("filters", "z_dim"):
             _check(getattr(self, key) >= 1, f"arch.{key}", getattr(self, key), "must be >= 1")
+        for key in ("d_extra_dense", "g_extra_dense"):
+            _check(getattr(self, key) >= 0, f"arch.{key}", getattr(self, key), "must be >= 0 (0: none)")
         _check(self.z_std > 0, "arch.z_std", self.z_std, "must be > 0")
         _one_of("arch.init", self.init, ("xavier", "normal"))
 
 
 # --- loss, optim, logger --------------------------------------------------------------------
+LOSS_NAMES = ("standard", "minimax", "wgan", "hinge", "indicator")   # gantrain.losses.LOSSES
+
+
 @dataclass
 class Loss:
     name: str
 
     def __post_init__(self):
-        _one_of("loss.name", self.name, ("standard", "minimax", "wgan", "hinge"))
+        _one_of("loss.name", self.name, LOSS_NAMES)
 
 
 def _check_lr(lr: float) -> None:
@@ -230,7 +242,8 @@ class EMA:
         _check(self.start >= 0, "ema.start", self.start, "must be >= 0")
 
 
-METHODS = ("simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")
+METHODS = ("simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d",
+           "gradnorm")
 
 
 @dataclass
@@ -246,6 +259,8 @@ class Analysis:
     eps: float = 1e-3
     compare: list[str] = field(default_factory=lambda: ["simgd", "conopt", "jare"])
     gammas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0])
+    # data means μ for factors_vs_mu.png/.json (dataset=gaussian, point=equilibrium; JARE App. B)
+    mus: list[float] = field(default_factory=lambda: [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 
     def __post_init__(self):
         _one_of("analysis.mode", self.mode, ("spectrum", "phase"))
@@ -265,10 +280,11 @@ from gantrain.metrics.defaults import ImageEvalSchema  # noqa: E402
 GROUPS: dict[str, dict[str, type]] = {
     "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
                **{n: SimultaneousMethod for n in
-                  ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")}},
+                  ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")}},
     "dataset": {"gaussian": GaussianData, "mog": MixtureData, **DATASET_SCHEMAS},
-    "arch": {"mlp": MLPArch, "linear": LinearArch, **{n: ImageArch for n in IMAGE_ARCHS}},
-    "loss": {n: Loss for n in ("standard", "minimax", "wgan", "hinge")},
+    "arch": {"mlp": MLPArch, "linear": LinearArch, "fullrank": FullRankArch,
+             **{n: ImageArch for n in IMAGE_ARCHS}},
+    "loss": {n: Loss for n in LOSS_NAMES},
     "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
               "rmsprop_tf": RMSpropTFOptim},
     "logger": {"wandb": Logger},
@@ -283,7 +299,7 @@ class Distributed:
 
 SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
                              "engine": Engine, "ema": EMA, "distributed": Distributed}
-COMPATIBLE_ARCH = {"gaussian": ("linear",), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
+COMPATIBLE_ARCH = {"gaussian": ("linear", "fullrank"), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 
 
 def _merge(schema: type, section: Any, key: str) -> Any:
@@ -291,6 +307,8 @@ def _merge(schema: type, section: Any, key: str) -> Any:
         if isinstance(section, DictConfig):
             section = OmegaConf.to_container(section, resolve=True)
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
+        # a float field converts the string "nan" / "inf" to a float: refuse it before the range checks
+        check_finite(OmegaConf.to_container(merged), key)
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         full_key = f"{key}.{e.full_key}" if getattr(e, "full_key", None) else key
@@ -299,6 +317,9 @@ def _merge(schema: type, section: Any, key: str) -> Any:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) on the first bad value; return None when all is well."""
+    tree = OmegaConf.to_container(cfg, resolve=False)   # ${...} stay strings: named at their source
+    tree.pop("hydra", None)
+    check_finite(tree)
     for group, schemas in GROUPS.items():
         section = cfg.get(group)
         name = section.get("name") if isinstance(section, DictConfig) else None
@@ -306,15 +327,23 @@ def validate(cfg: DictConfig) -> None:
         _merge(schemas[name], section, group)
     for key, schema in SECTIONS.items():
         _merge(schema, cfg.get(key, {}), key)
-    for key, lo in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1)):
+    for key, lo in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
+                    ("keep_last", 1)):
         value = cfg.get(key)
         _check(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key, value,
                f"must be an integer >= {lo}")
     gamma = cfg.get("gamma")
     _check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
            "gamma", gamma, "must be a number >= 0")
+    uses_gradnorm = "gradnorm" in (cfg.method.name, *cfg.get("analysis", {}).get("compare", ()))
+    _check(not uses_gradnorm or gamma > 0, "gamma", gamma,
+           "method=gradnorm needs gamma > 0 (its direction is γ∇½‖v‖²)")
+    if cfg.method.name == "gradnorm":
+        gammas = list(cfg.get("analysis", {}).get("gammas", ()))
+        _check(all(g > 0 for g in gammas), "analysis.gammas", gammas,
+               "method=gradnorm needs every γ > 0 (its direction is γ∇½‖v‖²)")
     _check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
-    for key in ("resume", "progress"):  # a string such as resume=no would otherwise count as true
+    for key in ("resume", "progress", "requeue"):  # a string such as resume=no would count as true
         _check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
     _one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
     _one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
