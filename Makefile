@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures
+.PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants
 
 # Paper reproduction: each target runs its sweep (sweeps/<name>.yaml), then gantrain-report.
 # QUICK=1 shrinks every grid (fewer steps and samples, one seed); SWEEP_ARGS adds overrides;
@@ -20,6 +20,9 @@ ifeq ($(QUICK),1)
   TABLE1_QUICK  := dataset=fake_images dataset.size=256 steps=200 log_every=20 checkpoint_every=200 \
                    arch.filters=8 batch_size=16 eval.every=100 eval.num_samples=64 eval.fid_num_samples=64 \
                    eval.reference_num_images=64 eval.splits=2 eval.batch_size=32 eval.force_fid=true seed=0
+  NUMERICS_QUICK := dataset=fake_images dataset.size=128 dataset.resolution=16 steps=20 log_every=10 \
+                   checkpoint_every=20 arch.filters=4 arch.z_dim=16 batch_size=8 eval.every=10 \
+                   eval.num_samples=64 eval.splits=2 eval.batch_size=32 seed=0 logger=none
 endif
 
 help:  ## list the targets
@@ -32,6 +35,10 @@ install:  ## create .venv and install gantrain (editable) with pinned torch
 
 test:  ## run the test suite (CPU, wandb disabled)
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2
+
+MUTANTS_ARGS ?=
+mutants:  ## plant known bugs one at a time in a copy of the tree and check the tests catch each (MUTANTS_ARGS=--quick)
+	$(BIN)/python scripts/mutants.py $(MUTANTS_ARGS)
 
 bench:  ## step time per rule and the default command's wall time/memory (see benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_step_time.py
@@ -67,6 +74,14 @@ spectra:  ## every rule's spectrum at the Gaussian equilibrium (gantrain-analyze
 
 table1:  ## JARE Table 1: CIFAR-10 settings A-F x GAN/SN-GAN/ConOpt/JARE x seeds (QUICK=1: fake_images)
 	$(call sweep,gantrain,table1,$(TABLE1_QUICK))
+
+numerics:  ## Numerics of GANs Figs. 6-14: arch x method, objective, dense D, ResNet DC-GAN, gamma, lr (QUICK=1: fake_images)
+	$(call sweep,gantrain,numerics,$(NUMERICS_QUICK))
+	$(call sweep,gantrain,numerics_divergence,$(NUMERICS_QUICK))
+	$(call sweep,gantrain,numerics_dense,$(NUMERICS_QUICK))
+	$(call sweep,gantrain,numerics_resnet,$(NUMERICS_QUICK))
+	$(call sweep,gantrain,numerics_gamma,$(NUMERICS_QUICK))
+	$(call sweep,gantrain,numerics_lr,$(NUMERICS_QUICK))
 
 figures: fig5 fig6 fig7 fig8 onesided spectra  ## all toy figures
 

@@ -17,9 +17,13 @@ list when unset). Backend nccl on CUDA, gloo on CPU; device cuda:LOCAL_RANK.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import re
+import shutil
 import subprocess
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -77,14 +81,81 @@ def env_world() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+def expand_nodelist(nodelist: str) -> list[str]:
+    """The host names of a SLURM compressed node list, in order, as ``scontrol show hostnames``
+    gives them: ``gpu-a[01-02,07],gpu-b3`` -> gpu-a01, gpu-a02, gpu-a07, gpu-b3. Several bracket
+    groups in one name expand to their cartesian product (``x[1-2]y[1-2]`` -> x1y1, x1y2, x2y1,
+    x2y2); a range keeps the zero padding of its first number."""
+    hosts: list[str] = []
+    for name in _split_top_level(nodelist):
+        literals = _BRACKET.split(name)[::2]
+        if any(c in lit for lit in literals for c in "[]"):
+            raise ValueError(f"node list {nodelist!r}: unbalanced or nested brackets in {name!r}")
+        groups = [_expand_ranges(g, nodelist) for g in _BRACKET.findall(name)]
+        for combo in itertools.product(*groups):
+            hosts.append("".join(lit + num for lit, num in zip(literals, (*combo, ""))))
+    return hosts
+
+
+def _split_top_level(nodelist: str) -> list[str]:
+    """The comma-separated names of a node list, ignoring the commas inside brackets."""
+    names, depth, cur = [], 0, ""
+    for c in nodelist.strip():
+        depth += (c == "[") - (c == "]")
+        if c == "," and depth == 0:
+            names.append(cur)
+            cur = ""
+        else:
+            cur += c
+    names.append(cur)
+    if any(not n for n in names) and nodelist.strip():
+        raise ValueError(f"node list {nodelist!r}: empty name between commas")
+    return [n for n in names if n]
+
+
+def _expand_ranges(spec: str, nodelist: str) -> list[str]:
+    """``01-03,07`` -> 01, 02, 03, 07 (the padding of each range's first number)."""
+    out = []
+    for part in spec.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
+            raise ValueError(f"node list {nodelist!r}: bad range {part!r} in [{spec}] "
+                             "(allowed: N, N-M with N <= M, comma-separated)")
+        lo, hi = m[1], m[2] if m[2] is not None else m[1]
+        out += [str(i).zfill(len(lo)) for i in range(int(lo), int(hi) + 1)]
+    return out
+
+
+def slurm_hostnames(nodelist: str) -> list[str]:
+    """The host names of ``nodelist``: ``scontrol show hostnames`` where scontrol is on PATH (the
+    site's own parser), else ``expand_nodelist``."""
+    if shutil.which("scontrol"):
+        try:
+            out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True,
+                                 text=True, timeout=30, check=True).stdout.split()
+            if out:
+                return out
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return expand_nodelist(nodelist)
+
+
 def _slurm_master() -> str:
+    """The first host of the job step's node list (task 0 runs there), else loopback."""
     nodes = os.environ.get("SLURM_STEP_NODELIST") or os.environ.get("SLURM_JOB_NODELIST", "")
-    try:
-        out = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True,
-                             text=True, timeout=30, check=True).stdout.split()
-        return out[0] if out else "127.0.0.1"
-    except (OSError, subprocess.SubprocessError):
-        return nodes.split(",")[0].split("[")[0] or "127.0.0.1"
+    hosts = slurm_hostnames(nodes) if nodes.strip() else []
+    return hosts[0] if hosts else "127.0.0.1"
+
+
+def _slurm_port() -> int:
+    """A port every task of the step derives alike without talking: 20000-29999 (unprivileged,
+    below Linux's ephemeral range 32768-60999), set by job and step id so that two jobs (or two
+    concurrent steps of one job) sharing a node rarely pick the same one."""
+    key = f"{os.environ.get('SLURM_JOB_ID', '')}.{os.environ.get('SLURM_STEP_ID', '')}"
+    return 20000 + zlib.crc32(key.encode()) % 10000
 
 
 def init(device: str = "cpu") -> Shard:
@@ -95,8 +166,7 @@ def init(device: str = "cpu") -> Shard:
     if not dist.is_initialized():
         if "RANK" not in os.environ:   # SLURM without torchrun
             os.environ.setdefault("MASTER_ADDR", _slurm_master())
-            os.environ.setdefault("MASTER_PORT",
-                                  str(29500 + int(os.environ.get("SLURM_JOB_ID", 0)) % 1000))
+            os.environ.setdefault("MASTER_PORT", str(_slurm_port()))
             os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
         backend = "nccl" if device.startswith("cuda") else "gloo"
         if backend == "nccl":

@@ -11,8 +11,9 @@ from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eig
 from gantrain.analysis.stability import (alternating_max_stable_step, alternating_multipliers,
                                          conditioning_factor, iteration_lower_bounds,
                                          max_stable_step, phase_factor)
-from gantrain.analysis.theory import gaussian_eigenvalues
+from gantrain.analysis.theory import fullrank_eigenvalues, gaussian_eigenvalues
 from gantrain.config import ConfigError
+from gantrain.errors import first_line
 from gantrain.games.base import Game
 from gantrain.rules import build_rule
 
@@ -54,9 +55,21 @@ def move_to_point(game: Game, point: str, device) -> str:
     if not path.is_file():
         raise ConfigError(f"analysis.point={point!r} is invalid: no checkpoint at {path}; use "
                           "equilibrium, init, a checkpoint file or a run directory")
-    payload = torch.load(path, map_location=device, weights_only=True)
-    game.generator.load_state_dict(payload["modules"]["generator"])
-    game.discriminator.load_state_dict(payload["modules"]["discriminator"])
+    bad = f"analysis.point={point!r} is invalid: {path}"
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+        modules = payload["modules"]
+        states = modules["generator"], modules["discriminator"]
+    except Exception as e:  # torch.load raises many types (UnpicklingError, KeyError, EOFError ...)
+        raise ConfigError(f"{bad} is not a gantrain checkpoint ({type(e).__name__}: "
+                          f"{first_line(e)})") from None
+    try:
+        game.generator.load_state_dict(states[0])
+        game.discriminator.load_state_dict(states[1])
+    except RuntimeError as e:  # its message lists the mismatches, one per line after a header
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        raise ConfigError(f"{bad} does not fit this model ({lines[-1] if lines else e}); give the "
+                          "run's arch/dataset settings") from None
     return str(path)
 
 
@@ -91,11 +104,7 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     else:
         ev = np.linalg.eigvals(J)
         result["eigenvalues"] = pairs(ev)
-    theory = None
-    if cfg.dataset.name == "gaussian" and point == "equilibrium":
-        theory = gaussian_eigenvalues(cfg.method.name, float(cfg.dataset.mu),
-                                      float(cfg.dataset.sigma), int(cfg.dataset.dim), float(cfg.gamma))
-    result["theory_eigenvalues"] = None if theory is None else pairs(theory)
+    result["theory_eigenvalues"] = pairs_or_none(theory_eigenvalues(cfg, point))
     zeta, tau = phase_factor(ev), conditioning_factor(ev)
     result["zeta"], result["tau"] = _finite(zeta), _finite(tau)
     lr = float(cfg.optim.lr)
@@ -113,10 +122,26 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     result["stable"] = stable
     result["lr_over_max_stable_lr"] = _finite(lr / h_max) if h_max > 0 else None
     result["iterations_lower_bound"] = None
-    if cfg.dataset.name == "gaussian" and cfg.method.name == "simgd":
+    if cfg.dataset.name == "gaussian" and cfg.arch.name == "linear" and cfg.method.name == "simgd":
         c = math.sqrt(2 * cfg.dataset.dim) * float(cfg.dataset.init_offset)
         result["iterations_lower_bound"] = iteration_lower_bounds(zeta, tau, c, float(a.eps))
     return result
+
+
+def theory_eigenvalues(cfg, point: str):
+    """The closed-form spectrum at the Gaussian game's equilibrium, or None: Theorems 1–3 (and
+    gradnorm's −γMᵀM) for arch=linear; App. B for arch=fullrank with dataset.dim=1 (exact for σ > 0,
+    eq. (20) at σ → 0)."""
+    if cfg.dataset.name != "gaussian" or point != "equilibrium":
+        return None
+    mu, sigma, n = float(cfg.dataset.mu), float(cfg.dataset.sigma), int(cfg.dataset.dim)
+    if cfg.arch.name == "fullrank":
+        return fullrank_eigenvalues(cfg.method.name, mu, sigma, float(cfg.gamma)) if n == 1 else None
+    return gaussian_eigenvalues(cfg.method.name, mu, sigma, n, float(cfg.gamma))
+
+
+def pairs_or_none(ev) -> list[list[float]] | None:
+    return None if ev is None else pairs(ev)
 
 
 def _finite(x: float) -> float | None:
