@@ -1,4 +1,4 @@
-"""GAN losses (methods.md §1). Each player minimizes its own loss.
+"""GAN losses (docs/methods.md §1). Each player minimizes its own loss.
 
 ``mean`` is the expectation operator: a minibatch mean in training, a quadrature sum in the
 exact analysis of the Gaussian game, so the same formulas serve both.
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 Mean = Callable[[torch.Tensor], torch.Tensor]
-LOSSES = ("standard", "minimax", "wgan", "hinge")
+LOSSES = ("standard", "minimax", "wgan", "hinge", "indicator")
 
 
 def gan_losses(name: str, d_real: torch.Tensor, d_fake: torch.Tensor,
@@ -21,6 +21,13 @@ def gan_losses(name: str, d_real: torch.Tensor, d_fake: torch.Tensor,
         loss_d = mean(F.softplus(-d_real)) + mean(F.softplus(d_fake))
         loss_g = -loss_d if name == "minimax" else mean(F.softplus(-d_fake))
     elif name == "wgan":
+        loss_d = mean(d_fake) - mean(d_real)
+        loss_g = -mean(d_fake)
+    elif name == "indicator":
+        # The Numerics of GANs' indicator divergence (f = the indicator of {1}, whose conjugate is
+        # f*(t) = t): L_D = E_q[D] - E_p[D], L_G = -E_q[D], the code's gan_type "indicator". The
+        # same formulas as wgan, but with no Lipschitz constraint anywhere: a named setting of its
+        # own so that runs and reports say which objective the paper meant.
         loss_d = mean(d_fake) - mean(d_real)
         loss_g = -mean(d_fake)
     elif name == "hinge":

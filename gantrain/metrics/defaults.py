@@ -1,4 +1,4 @@
-"""Every default of the image metrics (experiments.md §E) in one place, and the ``eval`` schema.
+"""Every default of the image metrics (docs/experiments.md §E) in one place, and the ``eval`` schema.
 
 The Inception network is pytorch-fid's port of the 2015-12-05 TensorFlow graph. Its weights are
 never downloaded: they are read from ``$TORCH_HOME/hub/checkpoints/`` (``weights_path()`` in
@@ -34,11 +34,16 @@ IS_LOGITS = "unbiased"
 SPLITS = 10                  # Inception score: mean ± std over this many chunks
 BATCH_SIZE = 50              # images per Inception forward pass (pytorch-fid's default)
 MIN_FID_SAMPLES = 2048       # fewer samples than the feature dimension: a rank-deficient covariance
-EVERY = 0                    # evaluate every K steps, 0: off (experiments.md §C runs use 5000)
+EVERY = 0                    # evaluate every K steps, 0: off (docs/experiments.md §C runs use 5000)
 # FID: "eigh" computes Tr sqrt(S1 S2) as sum(sqrt(eig(sqrt(S1) S2 sqrt(S1)))) with symmetric
 # eigendecompositions (same quantity, ~5x faster than scipy's sqrtm on CPU at 2048-d, no complex
 # round-off); "sqrtm" calls pytorch-fid's calculate_frechet_distance unchanged.
 FID_METHOD = "eigh"
+
+# Named protocols (config group ``eval``, conf/eval/<name>.yaml); the name is logged with every
+# score. "numerics": the Numerics of GANs' Inception score (6400 samples, 10 splits, no FID).
+PROTOCOLS = ("default", "numerics")
+NUMERICS_NUM_SAMPLES = 6400
 
 # --- reference statistics cache -------------------------------------------------------------
 CACHE_ENV = "GANTRAIN_CACHE"
@@ -56,6 +61,7 @@ class ImageEvalSchema:
     """The ``eval`` section: the mixture-of-Gaussians keys of the existing ``Eval`` schema (same
     names, defaults and checks) plus the image-metric keys. Checks that depend on the dataset
     (FID needs ``MIN_FID_SAMPLES``) run in ``ImageEvaluator``, so MoG runs are unaffected."""
+    name: str = "default"            # the protocol's name (PROTOCOLS), logged with every score
     # shared / mixture of Gaussians
     num_samples: int = 2560          # generated samples per evaluation (IS uses all of them)
     seed: int = 1234
@@ -72,8 +78,11 @@ class ImageEvalSchema:
     force_fid: bool = False          # allow FID on fewer than MIN_FID_SAMPLES images
     cache_dir: Optional[str] = None  # reference statistics (null: $GANTRAIN_CACHE or
                                      # ~/.cache/gantrain/fid_stats)
+    fid: bool = True                 # false: Inception score only (no FID, no reference images)
 
     def __post_init__(self):
+        _check(self.name in PROTOCOLS, "eval.name", self.name,
+               f"allowed: {', '.join(PROTOCOLS)} (eval=<name> selects one)")
         _check(self.num_samples >= 1, "eval.num_samples", self.num_samples, "must be >= 1")
         _check(self.std_multiple > 0, "eval.std_multiple", self.std_multiple, "must be > 0")
         _check(0 <= self.mode_min_share <= 1, "eval.mode_min_share", self.mode_min_share,
@@ -90,6 +99,6 @@ class ImageEvalSchema:
                f"must be <= eval.num_samples={self.num_samples}")
         # Refuse a biased FID before any work, not at the first evaluation.
         fid_n = self.fid_num_samples or self.num_samples
-        _check(self.every == 0 or self.force_fid or fid_n >= MIN_FID_SAMPLES,
+        _check(self.every == 0 or not self.fid or self.force_fid or fid_n >= MIN_FID_SAMPLES,
                "eval.fid_num_samples" if self.fid_num_samples else "eval.num_samples", fid_n,
                f"FID needs at least {MIN_FID_SAMPLES} samples (eval.force_fid=true allows fewer)")

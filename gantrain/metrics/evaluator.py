@@ -1,7 +1,8 @@
 """Inception score and FID of a generator against a dataset, with their protocol (§E).
 
 ``ImageEvaluator(eval_cfg, data, device)`` checks the sample counts at construction (FID needs
-``MIN_FID_SAMPLES`` generated and reference images unless ``eval.force_fid``) and whether the
+``MIN_FID_SAMPLES`` generated and reference images unless ``eval.force_fid``; ``eval.fid=false``
+computes the Inception score alone, as the Numerics protocol does) and whether the
 Inception weights are present: when they are not, ``evaluator.missing`` holds the one line the
 caller prints at start, and every ``evaluate`` reports the metrics as None with that reason.
 
@@ -43,6 +44,8 @@ class ImageEvaluator:
         self.batch_size = int(_get(eval_cfg, "batch_size", D.BATCH_SIZE))
         self.splits = int(_get(eval_cfg, "splits", D.SPLITS))
         self.force_fid = bool(_get(eval_cfg, "force_fid", False))
+        self.name = str(_get(eval_cfg, "name", "default"))
+        self.fid = bool(_get(eval_cfg, "fid", True))
         self.cache_dir = resolve_cache_dir(_get(eval_cfg, "cache_dir", None))
         self.data, self.device = data, torch.device(device)
         self.data_protocol = dict(data.protocol())
@@ -56,11 +59,13 @@ class ImageEvaluator:
 
     # --- counts and protocol ------------------------------------------------------------------
     def counts(self, num_samples: int) -> tuple[int, int]:
-        """(FID's generated samples, reference images) for ``num_samples`` generated images;
-        ConfigError (one line, naming the key) when they are too few."""
+        """(FID's generated samples, reference images) for ``num_samples`` generated images, (0, 0)
+        without FID; ConfigError (one line, naming the key) when they are too few."""
         if num_samples < self.splits:
             raise ConfigError(f"eval.splits={self.splits!r} is invalid: must be <= "
                               f"eval.num_samples={num_samples}")
+        if not self.fid:
+            return 0, 0
         n_fid = num_samples if self.fid_num_samples is None else min(self.fid_num_samples,
                                                                      num_samples)
         n_ref = n_fid if self.reference_num_images is None else self.reference_num_images
@@ -92,12 +97,16 @@ class ImageEvaluator:
     def protocol(self, num_samples: Optional[int] = None) -> dict:
         n = self.num_samples if num_samples is None else num_samples
         n_fid, n_ref = self.counts(n)
-        proto = {"weights_file": D.WEIGHTS_FILE,
+        proto = {"protocol": self.name, "fid": self.fid, "weights_file": D.WEIGHTS_FILE,
                  "weights_sha256": None if self.missing else weights_sha256(weights_path())[:16],
                  "resize": D.RESIZE, "resize_mode": D.RESIZE_MODE, "quantize": D.QUANTIZE,
                  "is_logits": D.IS_LOGITS, "num_samples": n, "splits": self.splits,
                  "fid_num_samples": n_fid, "fid_method": D.FID_METHOD,
                  "force_fid": self.force_fid}
+        if not self.fid:     # nothing of FID's is part of an IS-only protocol
+            for k in ("fid_num_samples", "fid_method", "force_fid"):
+                proto[k] = None
+            return proto
         for k, v in self.data_protocol.items():
             if k == "num_images":
                 k = "dataset_num_images"
@@ -199,6 +208,9 @@ class ImageEvaluator:
             if self.shard.rank != 0:
                 return {}
         is_mean, is_std = inception_score(logits, self.splits)
+        if not self.fid:
+            result.update(inception_score=is_mean, inception_score_std=is_std)
+            return result
         mu_g, sigma_g = feature_stats(pool[:n_fid])
         mu_r, sigma_r, path = self._reference_stats(n_ref, proto)
         proto["reference_stats"] = path

@@ -1,4 +1,4 @@
-"""pytorch-fid's TF-ported Inception v3, loaded from a local file only (experiments.md §E).
+"""pytorch-fid's TF-ported Inception v3, loaded from a local file only (docs/experiments.md §E).
 
 The architecture is pytorch-fid's ``fid_inception_v3`` (torchvision's inception_v3 with 1008
 classes and the patched FID blocks), built here without its ``load_state_dict_from_url`` call:

@@ -1,4 +1,4 @@
-"""Mode metrics for mixtures of Gaussians (experiments.md §B).
+"""Mode metrics for mixtures of Gaussians (docs/experiments.md §B).
 
 A sample is high quality when it lies within ``std_multiple`` standard deviations of its nearest
 mode; a mode is covered when at least ``min_share`` of all samples are high-quality samples of it.

@@ -1,4 +1,4 @@
-"""Cached FID reference statistics, keyed by the protocol that produced them (experiments.md §E).
+"""Cached FID reference statistics, keyed by the protocol that produced them (docs/experiments.md §E).
 
 The key is a dict: the dataset's protocol without its location (dataset, split, resolution, ...),
 the number of reference images, the Inception weights (file name and SHA-256), the resize and

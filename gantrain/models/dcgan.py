@@ -1,4 +1,4 @@
-"""DC-GAN style image players of the two papers' released TensorFlow code (experiments.md §C), and
+"""DC-GAN style image players of the two papers' released TensorFlow code (docs/experiments.md §C), and
 the TF-like layers that the ResNets share.
 
 Architectures (Mf = ``filters``, R = resolution, "deconv" = transposed convolution, every
@@ -22,6 +22,17 @@ convolution TensorFlow-"SAME"-padded, G ends in tanh, D in a dense layer to one 
   ``batch_norm=true`` is ``dcgan3.py``): G dense → R/8×R/8×4Mf, ReLU, deconvs 2Mf, Mf with ReLU,
   deconv → 3; D convs Mf, 2Mf, 4Mf, leaky ReLU 0.2. Batch norm: G after the dense layer (per
   unit) and the two hidden deconvs; D after convs 2-3.
+- ``dcgan4_resnet`` (Numerics ``resnet_cf.py``, the "DC-GAN with ResNet layers" of the Numerics
+  supplement's Fig. 10): constant Mf filters, no batch norm, leaky ReLU 0.2 before every layer.
+  G dense → R/16×R/16×Mf (no activation), then three stages h ← deconv5×5s2(lrelu h);
+  h ← h + 0.1·conv3×3(lrelu conv3×3_{Mf/2}(lrelu h)), then deconv5×5s2(lrelu h) → 3. D four
+  stages h ← conv5×5s2(h) (lrelu before it from stage 2 on), h ← h + 0.1·conv3×3(lrelu
+  conv3×3(lrelu h)) with a hidden width of Mf in stage 1 and Mf/2 after, dense(lrelu h) → 1.
+
+Extra dense layers (all DC-GAN style nets): ``d_extra_dense=k`` puts a k-unit dense layer with the
+net's D activation between D's flattened features and its logit, ``g_extra_dense=k`` one after z
+with the G activation. The Numerics code's ``conv4.py`` (its Fig. 8 net, "an additional fully
+connected layer") is ``dcgan4_const`` with both at 512.
 
 Batch norm is ``slim.batch_norm`` with its defaults, as both codes call it: centred (a learnable
 bias), not scaled (no γ), ε = 1e-3; a layer feeding it has no bias of its own (the batch mean would
@@ -128,7 +139,7 @@ def init_weights(net: nn.Module, scheme: str) -> None:
 # Per architecture: number of stride-2 stages (the resolution must be a multiple of 2**stages),
 # whether it has a batch_norm switch and its default.
 DCGAN_STAGES = {"conv4": 3, "conv4_nobn": 3, "dcgan4_nobn": 4, "dcgan4": 4, "dcgan4_const": 4,
-                "dcgan3": 3}
+                "dcgan3": 3, "dcgan4_resnet": 4}
 DCGAN_BATCH_NORM = {"conv4": True, "conv4_nobn": False, "dcgan4": True, "dcgan4_const": False,
                     "dcgan3": False}   # dcgan4_nobn has no switch
 
@@ -170,14 +181,72 @@ def _conv_stages(channels: list[int], kernel: int, bn_from: int | None,
     return layers
 
 
-def _tail(side: int, channels: int) -> list[nn.Module]:
-    return [nn.Flatten(), nn.Linear(side * side * channels, 1), Squeeze()]
+def _tail(side: int, channels: int, extra_dense: int = 0, activation: str = "lrelu0.2",
+          pre_activation: str | None = None) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Flatten()]
+    if pre_activation:
+        layers.append(act(pre_activation))
+    width = side * side * channels
+    if extra_dense:
+        layers += [nn.Linear(width, extra_dense), act(activation)]
+        width = extra_dense
+    return layers + [nn.Linear(width, 1), Squeeze()]
+
+
+class Residual(nn.Module):
+    """``h = main(x); h + scale · branch(h)``: the Numerics code's ResNet layer (scale 0.1)."""
+
+    def __init__(self, main: nn.Module, branch: nn.Module, scale: float = 0.1):
+        super().__init__()
+        self.main, self.branch, self.scale = main, branch, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.main(x)
+        return h + self.scale * self.branch(h)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+def _branch(f: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(act("lrelu0.2"), conv(f, hidden, 3, 1), act("lrelu0.2"),
+                         conv(hidden, f, 3, 1))
+
+
+def _resnet_cf(f: int, c: int, z_dim: int, s: int, d_extra_dense: int):
+    """Numerics ``resnet_cf.py`` (see the module docstring); every layer has a bias (no BN)."""
+    lrelu = lambda: act("lrelu0.2")  # noqa: E731
+    g: list[nn.Module] = [nn.Linear(z_dim, s * s * f), nn.Unflatten(1, (f, s, s))]
+    for _ in range(3):
+        g.append(Residual(nn.Sequential(lrelu(), deconv(f, f, 5, 2)), _branch(f, f // 2)))
+    g += [lrelu(), deconv(f, c, 5, 2)]
+    d: list[nn.Module] = []
+    for i in range(4):
+        main = conv(c if i == 0 else f, f, 5, 2)
+        d.append(Residual(main if i == 0 else nn.Sequential(lrelu(), main),
+                          _branch(f, f if i == 0 else f // 2)))
+    d += _tail(s, f, d_extra_dense, "lrelu0.2", pre_activation="lrelu0.2")
+    return g, d
 
 
 def build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_norm: bool,
-                channels: int = 3) -> tuple[nn.Sequential, nn.Sequential]:
+                channels: int = 3, d_extra_dense: int = 0,
+                g_extra_dense: int = 0) -> tuple[nn.Sequential, nn.Sequential]:
     """(G, D) of one of the DC-GAN style nets; the caller has checked the arguments."""
+    g_act = {"conv4": "relu", "conv4_nobn": "relu", "dcgan4_nobn": "relu", "dcgan3": "relu"}.get(
+        name, "lrelu0.2")
+    d_act = "lrelu0.1" if name in ("conv4", "conv4_nobn", "dcgan4_nobn") else "lrelu0.2"
+    g, d = _build_dcgan(name, filters, z_dim, resolution, batch_norm, channels, d_extra_dense,
+                        d_act, g_extra_dense or z_dim)
+    if g_extra_dense:
+        g = [nn.Linear(z_dim, g_extra_dense), act(g_act)] + g
+    return nn.Sequential(*g, nn.Tanh()), nn.Sequential(*d)
+
+
+def _build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_norm: bool,
+                 channels: int, d_extra_dense: int, d_act: str, g_in: int):
     f, c, r = filters, channels, resolution
+    z_dim = g_in        # G's first layer reads z, or the extra dense layer's output
     if name in ("conv4", "conv4_nobn"):
         s = r // 8
         g = _head(z_dim, s, 8 * f, "unit" if batch_norm else None, "relu", running_stats=False)
@@ -190,13 +259,13 @@ def build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_norm
         for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
             k, stride = (3, 1) if i % 2 == 0 else (4, 2)
             d += [conv(cin, cout, k, stride), act("lrelu0.1")]
-        d += _tail(s, 8 * f)
+        d += _tail(s, 8 * f, d_extra_dense, d_act)
     elif name == "dcgan4_nobn":
         s = r // 16
         g = _head(z_dim, s, f, None, "relu")
         g += _deconv_stages([f, f, f, f], 5, False, "relu")
         g.append(deconv(f, c, 5, 2))
-        d = _conv_stages([c, f, f, f, f], 5, None, "lrelu0.1") + _tail(s, f)
+        d = _conv_stages([c, f, f, f, f], 5, None, "lrelu0.1") + _tail(s, f, d_extra_dense, d_act)
     elif name in ("dcgan4", "dcgan4_const"):
         s = r // 16
         m = [8, 4, 2, 1] if name == "dcgan4" else [1, 1, 1, 1]
@@ -204,14 +273,16 @@ def build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_norm
         g += _deconv_stages([k * f for k in m], 5, batch_norm, "lrelu0.2")
         g.append(deconv(f, c, 5, 2))
         d = _conv_stages([c] + [k * f for k in m[::-1]], 5, 1 if batch_norm else None, "lrelu0.2")
-        d += _tail(s, m[0] * f)
+        d += _tail(s, m[0] * f, d_extra_dense, d_act)
     elif name == "dcgan3":
         s = r // 8
         g = _head(z_dim, s, 4 * f, "unit" if batch_norm else None, "relu")
         g += _deconv_stages([4 * f, 2 * f, f], 5, batch_norm, "relu")
         g.append(deconv(f, c, 5, 2))
         d = _conv_stages([c, f, 2 * f, 4 * f], 5, 1 if batch_norm else None, "lrelu0.2")
-        d += _tail(s, 4 * f)
+        d += _tail(s, 4 * f, d_extra_dense, d_act)
+    elif name == "dcgan4_resnet":
+        g, d = _resnet_cf(f, c, z_dim, r // 16, d_extra_dense)
     else:
         raise ValueError(f"not a DC-GAN style arch: {name!r}")
-    return nn.Sequential(*g, nn.Tanh()), nn.Sequential(*d)
+    return g, d

@@ -1,4 +1,4 @@
-"""Image generators and discriminators (config group ``arch``; experiments.md §C-§D).
+"""Image generators and discriminators (config group ``arch``; docs/experiments.md §C-§D).
 
 ``build_image_models(arch_cfg, resolution)`` returns (G, D): G maps z [B, arch.z_dim] to images
 [B, 3, R, R] in [-1, 1] (tanh), D maps images to logits [B]. Architectures: the JARE ResNets
@@ -10,7 +10,9 @@ Config keys (conf/arch/<name>.yaml): ``name``; ``filters`` (Mf, 64); ``z_dim`` (
 of D in ``torch.nn.utils.parametrizations.spectral_norm``, one power iteration per forward in
 train mode: the SN-GAN baseline, as JARE's ``*_sn`` models); ``init`` (``xavier``: slim's
 Xavier-uniform with zero biases, as both codes; ``normal``: N(0, 0.02)); ``batch_norm`` (only the
-DC-GAN style nets that have a variant with it; null or absent means the arch's default).
+DC-GAN style nets that have a variant with it; null or absent means the arch's default);
+``d_extra_dense`` / ``g_extra_dense`` (0: none; k: a k-unit dense layer before D's logit / after
+G's z, DC-GAN style nets only; the Numerics code's conv4.py, its Fig. 8 net, has 512 in both).
 """
 from __future__ import annotations
 
@@ -81,8 +83,14 @@ def build_image_models(arch_cfg, resolution: int) -> tuple[nn.Module, nn.Module]
         raise ConfigError(f"arch={name!r} is not an image architecture; allowed: "
                           f"{', '.join(IMAGE_ARCHS)}")
     resnet = name in RESNETS
-    filters = _int(arch_cfg, "filters", 64, 2 if resnet else 1,
-                   " (the ResBlocks use filters/2 channels)" if resnet else "")
+    halves = resnet or name == "dcgan4_resnet"
+    filters = _int(arch_cfg, "filters", 64, 2 if halves else 1,
+                   " (the ResBlocks use filters/2 channels)" if halves else "")
+    extra = {k: _int(arch_cfg, k, 0, 0) for k in ("d_extra_dense", "g_extra_dense")}
+    for key, value in extra.items():
+        if resnet and value:
+            raise ConfigError(f"arch.{key}={value} is invalid: arch={name} has no extra dense "
+                              f"layer option; allowed: 0 (the DC-GAN style nets take it)")
     z_dim = _int(arch_cfg, "z_dim", 128, 1)
     sn = _bool(arch_cfg, "spectral_norm", False)
     init = _get(arch_cfg, "init", "xavier")
@@ -102,7 +110,7 @@ def build_image_models(arch_cfg, resolution: int) -> tuple[nn.Module, nn.Module]
     if resnet:
         g, d = build_resnet(name, filters, z_dim)
     else:
-        g, d = build_dcgan(name, filters, z_dim, resolution, batch_norm)
+        g, d = build_dcgan(name, filters, z_dim, resolution, batch_norm, **extra)
     init_weights(g, init)
     init_weights(d, init)
     if sn:

@@ -2,8 +2,8 @@
 papers' figures and a short summary from the run directories under a folder.
 
 Writes under ``<out>/<name>/``: table.md, table.csv (spectra.csv for gantrain-analyze runs),
-dynamics.png (Gaussian game), samples.png and modes.png (mixture of Gaussians), image_metrics.png
-and image_samples.png (image GANs), spectra.png (spectrum.json files) and summary.md.
+dynamics.png (Gaussian game), samples.png and modes.png (mixture of Gaussians), image_metrics.png,
+image_samples.png and inception_score.png/.json (image GANs), spectra.png (spectrum.json files) and summary.md.
 """
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ FIGURE_TEXT = {
     "modes.png": "Mixture of Gaussians: modes covered and high-quality fraction against iterations.",
     "image_metrics.png": "Image GANs: Inception score and FID against iterations.",
     "image_samples.png": "Image GANs: the last sample grid of each run.",
+    "inception_score.png": "Image GANs (Numerics of GANs Figs. 7, 8, 11 layout): Inception score "
+                           "against iterations, one panel per architecture/loss, one line per "
+                           "method (mean over seeds, ± one standard deviation when several); the "
+                           "plotted numbers in inception_score.json.",
     "spectra.png": "Eigenvalues of the update field's Jacobian in the complex plane, one panel per "
                    "analysed run; hollow circles: the theorems' eigenvalues.",
 }
@@ -60,6 +64,10 @@ def make_figures(secs: list[Section], out: Path) -> tuple[dict[str, Path], dict[
         jobs.append((f"image_metrics{suffix}.png", figures.image_metrics, sec,
                      "no Inception score or FID values in any run"))
         jobs.append((f"image_samples{suffix}.png", figures.image_samples, sec, "no sample grids"))
+        reasons = figures.missing_reasons(sec)
+        jobs.append((f"inception_score{suffix}.png", figures.inception_curves, sec,
+                     "no run logged an Inception score"
+                     + (f" (the scores are null: {'; '.join(reasons)})" if reasons else "")))
     spec = [s for s in secs if s.kind == "spectrum"]
     for sec in spec:
         suffix = "" if len(spec) == 1 else f"_{sec.dataset}"
@@ -144,6 +152,9 @@ def build_report(source: Path, out_root: Path = Path("outputs/report"),
         files["spectra.csv"] = spectra_csv
     written, skipped = make_figures(secs, out)
     files.update(written)
+    for fname, path in written.items():      # a figure's plotted numbers, where it writes them
+        if path.with_suffix(".json").is_file() and fname.startswith("inception_score"):
+            files[path.with_suffix(".json").name] = path.with_suffix(".json")
     (out / "summary.md").write_text(summary_md(name, source, secs, written, skipped, table))
     files["summary.md"] = out / "summary.md"
     return {"dir": out, "runs": len(runs), "sections": secs, "files": files, "skipped": skipped}

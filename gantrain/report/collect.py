@@ -38,6 +38,17 @@ PRETTY = {"method.name": "method", "gamma": "γ", "eta": "η", "optim.lr": "lr",
           "dataset.resolution": "resolution"}
 
 
+# Methods whose name alone does not say which paper's rule they are: the Numerics of GANs'
+# "smoothing optimizer" is conopt_d in its text and jare_d (SmoothingOptimizer) in its released code.
+METHOD_NOTES = {"conopt_d": "smoothing, paper text", "jare_d": "smoothing, released code"}
+
+
+def method_label(method: str) -> str:
+    """The method's name, with what it is where the name alone is ambiguous."""
+    note = METHOD_NOTES.get(method)
+    return f"{method} ({note})" if note else method
+
+
 def method_order() -> list[str]:
     from gantrain.analysis.plots import METHOD_COLORS
     return list(METHOD_COLORS)
@@ -164,6 +175,8 @@ class Run:
         if s == "diverged":
             at = self.summary.get("diverged_at", self.summary.get("steps_done"))
             return f"diverged at {at}"
+        if s == "preempted":   # stopped by a signal with a checkpoint; rerunning resumes it
+            return f"preempted at {self.summary.get('steps_done')} (resumable)"
         err = self.summary.get("error")
         if s == "failed":
             at = self.summary.get("steps_done")
@@ -408,7 +421,7 @@ class Section:
         """The method, with its varying parameters (γ, method.*) when they vary."""
         extra = [f"{pretty_key(k)}={fmt_value(s.values.get(k))}" for k in self.method_keys
                  if k != "method.name" and k in s.values]
-        return ", ".join([s.method] + extra)
+        return ", ".join([method_label(s.method)] + extra)
 
     def by_context(self) -> list[tuple[tuple, list[Setting]]]:
         groups: dict[tuple, list[Setting]] = {}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gantrain.report.collect import (Run, Section, Setting, finite, fmt_value, order_keys,
-                                     pretty_key)
+from gantrain.report.collect import (Run, Section, Setting, finite, fmt_value, method_label,
+                                     order_keys, pretty_key)
 
 # Final metrics tabulated when a run of the section has them, in this order.
 CANDIDATE_METRICS = ("dist_equilibrium", "dist_generator", "dist_discriminator",
@@ -99,6 +99,14 @@ def header_name(key: str) -> str:
     return "method" if key == "method.name" else key
 
 
+def _cell(s: Setting, key: str) -> str:
+    """A Markdown table cell; the method with what it is where its name is ambiguous (the CSV
+    keeps the bare name)."""
+    if key not in s.values:
+        return "—"
+    return method_label(s.method) if key == "method.name" else fmt_value(s.values[key])
+
+
 def _md_table(header: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
@@ -119,7 +127,7 @@ def train_table_md(section: Section) -> str:
     body = []
     for row in rows(section):
         s = row.setting
-        cells = [fmt_value(s.values[k]) if k in s.values else "—" for k in section.varying]
+        cells = [_cell(s, k) for k in section.varying]
         cells += [str(len(s.runs)), str(row.completed), str(row.diverged), str(row.failed)]
         cells += [fmt_stat(row.stats[k], row.completed) for k in keys + list(RUN_STATS)]
         cells.append("; ".join(row.notes) or "")
@@ -172,7 +180,7 @@ def spectrum_table_md(section: Section) -> str:
         for r in s.runs:
             nums = spectrum_numbers(r.spectrum)
             sp = r.spectrum or {}
-            cells = [fmt_value(s.values[k]) if k in s.values else "—" for k in section.varying]
+            cells = [_cell(s, k) for k in section.varying]
             cells += [fmt_value(r.seed), str(sp.get("point", "—"))]
             cells += [num(nums.get(k)) for k, _ in SPECTRUM_COLUMNS]
             cells += ["—" if "stable" not in sp else ("yes" if sp["stable"] else "no"),

@@ -1,4 +1,4 @@
-"""Image architectures (experiments.md §C-§D): shapes, ranges, parameter counts, resolution checks,
+"""Image architectures (docs/experiments.md §C-§D): shapes, ranges, parameter counts, resolution checks,
 every update rule through every architecture (batch norm and spectral norm included), and double
 backprop through batch norm against explicit Hessians in float64."""
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gantrain.rules.base import SimultaneousRule
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 NATIVE = {"resnet_v1": 32, "resnet_v2": 32, "resnet_celeba": 64, "resnet_imagenet": 128}
 SMALLEST = {"conv4": 8, "conv4_nobn": 8, "dcgan3": 8, "dcgan4": 16, "dcgan4_const": 16,
-            "dcgan4_nobn": 16, **NATIVE}
+            "dcgan4_nobn": 16, "dcgan4_resnet": 16, **NATIVE}
 GAMMA = 0.7
 
 
@@ -44,7 +44,7 @@ def test_the_option_list_and_the_yaml_files_agree():
 
     assert set(IMAGE_ARCHS) == {"resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet",
                                 "conv4", "conv4_nobn", "dcgan4_nobn", "dcgan4", "dcgan4_const",
-                                "dcgan3"}
+                                "dcgan3", "dcgan4_resnet"}
     for name in IMAGE_ARCHS:
         cfg = OmegaConf.load(Path(CONFIG_DIR) / "arch" / f"{name}.yaml")
         assert cfg.name == name and cfg.filters == 64 and cfg.z_dim == 128
@@ -108,6 +108,12 @@ def _expected_counts(name, f, z, r):
         g = z * s * s * 4 * f + s * s * 4 * f
         g += conv_(5, 4 * f, 2 * f) + conv_(5, 2 * f, f) + conv_(5, f, 3)
         d = conv_(5, 3, f) + conv_(5, f, 2 * f) + conv_(5, 2 * f, 4 * f) + s * s * 4 * f + 1
+        return g, d
+    if name == "dcgan4_resnet":          # Numerics resnet_cf.py
+        s = r // 16
+        branch = lambda hid: conv_(3, f, hid) + conv_(3, hid, f)                  # noqa: E731
+        g = z * s * s * f + s * s * f + 3 * (conv_(5, f, f) + branch(f // 2)) + conv_(5, f, 3)
+        d = conv_(5, 3, f) + branch(f) + 3 * (conv_(5, f, f) + branch(f // 2)) + s * s * f + 1
         return g, d
     raise AssertionError(name)
 

@@ -1,0 +1,130 @@
+"""The Numerics of GANs presets (conf/experiment/numerics_*.yaml), their sweeps, the ``eval``
+config group (``eval=numerics``: 6400 samples, 10 splits, no FID) and ``make numerics``."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gantrain.cli import CONFIG_DIR
+from gantrain.config import ConfigError, validate
+from gantrain.models.images import build_image_models
+from tests.helpers import make_cfg
+
+ROOT = Path(CONFIG_DIR).parent
+PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("numerics_*.yaml"))
+SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("numerics*.yaml"))
+# preset -> (arch, batch_norm, loss, gamma, d_extra_dense, g_extra_dense), from the released code
+EXPECTED = {
+    "numerics_dcgan4": ("dcgan4", True, "standard", 10.0, 0, 0),
+    "numerics_dcgan4_nobn": ("dcgan4", False, "standard", 10.0, 0, 0),
+    "numerics_dcgan4_const": ("dcgan4_const", False, "standard", 10.0, 0, 0),
+    "numerics_dcgan3": ("dcgan3", False, "standard", 0.1, 0, 0),
+    "numerics_dcgan4_dense": ("dcgan4_const", False, "standard", 10.0, 512, 512),
+    "numerics_dcgan4_resnet": ("dcgan4_resnet", None, "standard", 10.0, 0, 0),
+    "numerics_indicator": ("dcgan4_const", False, "indicator", 10.0, 0, 0),
+}
+# the values every image preset had before eval became a config group
+OLD_EVAL_DEFAULTS = {"num_samples": 2560, "seed": 1234, "std_multiple": 3.0, "mode_min_share": 0.01,
+                     "image_steps": [0], "every": 0, "fid_num_samples": None,
+                     "reference_num_images": None, "batch_size": 50, "splits": 10,
+                     "force_fid": False, "cache_dir": None}
+
+
+def test_the_presets_and_sweeps_are_all_there():
+    assert set(PRESETS) == set(EXPECTED)
+    assert set(SWEEPS) == {"numerics", "numerics_divergence", "numerics_dense", "numerics_resnet",
+                           "numerics_gamma", "numerics_lr"}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_validates_and_holds_the_papers_values(preset):
+    cfg = make_cfg(f"experiment={preset}")
+    validate(cfg)
+    name, bn, loss, gamma, d_dense, g_dense = EXPECTED[preset]
+    assert (cfg.arch.name, cfg.arch.get("batch_norm"), cfg.loss.name, cfg.gamma) == (name, bn, loss, gamma)
+    assert (cfg.arch.get("d_extra_dense", 0), cfg.arch.get("g_extra_dense", 0)) == (d_dense, g_dense)
+    assert (cfg.dataset.name, cfg.optim.name, cfg.optim.lr, cfg.batch_size) == (
+        "cifar10", "rmsprop_tf", 1e-4, 64)
+    assert (cfg.arch.filters, cfg.arch.z_dim, cfg.steps, cfg.method.name) == (64, 256, 150000, "conopt")
+    assert (cfg.eval.name, cfg.eval.num_samples, cfg.eval.splits, cfg.eval.fid, cfg.eval.every) == (
+        "numerics", 6400, 10, False, 1000)
+    g, d = build_image_models(cfg.arch, cfg.dataset.resolution)      # the nets exist at 32×32
+    assert g(__import__("torch").randn(2, 256)).shape == (2, 3, 32, 32)
+
+
+def sweep_points(name: str) -> list[list[str]]:
+    """Every value of every sweep axis at least once: each axis's values with the other axes at
+    their first value (the seed axis changes nothing that composes)."""
+    params = yaml.safe_load((ROOT / "sweeps" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    axes = {k: [f"{k}={v}" for v in str(values).split(",")] for k, values in params.items()
+            if k != "seed"}
+    first = [vals[0] for vals in axes.values()]
+    points = [first]
+    for i, vals in enumerate(axes.values()):
+        points += [first[:i] + [v] + first[i + 1:] for v in vals[1:]]
+    return points
+
+
+def quick_overrides() -> tuple[str, ...]:
+    """NUMERICS_QUICK, as `make numerics QUICK=1` passes it."""
+    out = subprocess.run(["make", "-C", str(ROOT), "-n", "numerics", "QUICK=1"], capture_output=True,
+                         text=True, check=True).stdout
+    tokens = next(x for x in out.splitlines() if "--config-name numerics " in x).split()
+    return tuple(t for t in tokens[tokens.index("progress=false") + 1:]
+                 if not t.startswith("hydra."))
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_point_composes_and_validates_also_quick(sweep):
+    points = sweep_points(sweep)
+    assert points
+    quick_done, overrides = set(), quick_overrides()
+    assert "dataset=fake_images" in overrides and "seed=0" in overrides
+    for point in points:
+        cfg = make_cfg(*point)
+        validate(cfg)
+        if point[0] in quick_done:        # the QUICK overrides once per preset
+            continue
+        quick_done.add(point[0])
+        quick = make_cfg(*point, *overrides)
+        validate(quick)
+        assert quick.dataset.name == "fake_images" and quick.arch.name == cfg.arch.name
+        assert quick.eval.name == "numerics" and quick.method.name == cfg.method.name
+        build_image_models(quick.arch, quick.dataset.resolution)
+    methods = {p.split("=")[1] for point in points for p in point if p.startswith("method=")}
+    if sweep in ("numerics", "numerics_dense", "numerics_resnet"):
+        assert methods == {"simgd", "altgd", "conopt", "conopt_d", "jare_d"}
+
+
+def test_eval_group_keeps_the_old_defaults_and_single_overrides():
+    for overrides in ((), ("dataset=fake_images",), ("experiment=cifar_a_jare", "eval=default")):
+        cfg = make_cfg(*overrides)
+        validate(cfg)
+        assert cfg.eval.name == "default" and cfg.eval.fid is True
+        if not overrides:
+            assert {k: cfg.eval[k] for k in OLD_EVAL_DEFAULTS} == OLD_EVAL_DEFAULTS
+    cfg = make_cfg("dataset=fake_images", "eval=numerics", "eval.every=7", "eval.splits=5")
+    validate(cfg)
+    assert (cfg.eval.every, cfg.eval.splits, cfg.eval.num_samples, cfg.eval.fid) == (7, 5, 6400, False)
+    # IS only: no FID sample floor, even with few samples and evaluation on
+    validate(make_cfg("dataset=fake_images", "eval=numerics", "eval.every=5", "eval.num_samples=64"))
+    with pytest.raises(ConfigError, match="eval.num_samples"):
+        validate(make_cfg("dataset=fake_images", "eval.every=5", "eval.num_samples=64"))
+    bad = make_cfg("eval=numerics")
+    bad.eval.name = "nope"
+    with pytest.raises(ConfigError, match=r"eval\.name=.nope. is invalid: allowed: default, numerics"):
+        validate(bad)
+
+
+def test_make_numerics_plans_every_sweep_and_its_report():
+    out = subprocess.run(["make", "-C", str(ROOT), "-n", "numerics", "QUICK=1"], capture_output=True,
+                         text=True, check=True).stdout
+    for sweep in SWEEPS:
+        assert f"--config-name {sweep} " in out
+        assert f"gantrain-report outputs/multirun-quick/{sweep} --name {sweep}" in out
+    assert "dataset=fake_images" in out and "seed=0" in out
+    assert "numerics" in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
+                                        text=True, check=True).stdout

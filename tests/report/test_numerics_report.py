@@ -1,0 +1,147 @@
+"""inception_score.png (Numerics of GANs Figs. 7, 8, 11): Inception score over iterations, one
+panel per architecture/loss, one line per method, mean ± std over seeds, from synthetic run
+directories whose numbers are known; the report says why when every score is null; the smoothing
+optimizers are labelled by where they come from."""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from gantrain.report import figures
+from gantrain.report.cli import build_report
+
+ARCHS = ("dcgan4", "dcgan3")
+METHODS = ("simgd", "conopt", "jare_d")
+SEEDS = (0, 1, 2)
+STEPS = (0, 1000, 2000, 3000)
+MISSING = "Inception weights not found: put pt_inception-2015-12-05-6726825d.pth in /nowhere"
+
+
+def score(arch: str, method: str, seed: int, step: int) -> float:
+    base = {"dcgan4": 2.0, "dcgan3": 1.0}[arch] + {"simgd": 0.0, "conopt": 1.5, "jare_d": 0.7}[method]
+    return base + step / 1000 * 0.3 + 0.11 * seed * seed - 0.05 * seed * (step / 1000)
+
+
+def write_run(run: Path, arch: str, method: str, seed: int, scores: dict[int, float | None],
+              status: str = "completed", missing: str | None = None) -> None:
+    run.mkdir(parents=True)
+    cfg = {"dataset": {"name": "fake_images", "resolution": 32}, "arch": {"name": arch, "filters": 4},
+           "method": {"name": method}, "loss": {"name": "standard"}, "gamma": 10.0, "eta": 1e-4,
+           "seed": seed, "steps": max(STEPS),
+           "eval": {"name": "numerics", "num_samples": 6400, "splits": 10, "every": 1000}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    records = [{"step": s, "loss_d": 1.0, "inception_score": v, "fid": None,
+                **({"missing": missing} if missing else {})} for s, v in scores.items()]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    last = records[-1]
+    (run / "summary.json").write_text(json.dumps({
+        "status": status, "steps_done": max(STEPS), "method": method, "gamma": 10.0, "seed": seed,
+        "metrics": {"inception_score": last["inception_score"], "fid": None,
+                    **({"missing": missing} if missing else {})}}))
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    root, job = tmp_path / "numerics", 0
+    for arch in ARCHS:
+        for method in METHODS:
+            for seed in SEEDS:
+                scores = {s: score(arch, method, seed, s) for s in STEPS}
+                if (arch, method, seed) == ("dcgan3", "conopt", 2):
+                    scores[2000] = None            # an evaluation that could not be scored
+                write_run(root / str(job), arch, method, seed, scores)
+                job += 1
+    # a failed run without metrics: counted in the table, never in the curves
+    (root / str(job) / ".hydra").mkdir(parents=True)
+    (root / str(job) / ".hydra" / "overrides.yaml").write_text(
+        "- arch=dcgan4\n- method=simgd\n- seed=9\n")
+    return root
+
+
+def expected(arch: str, method: str):
+    """Mean and sample std over seeds at each step, skipping the null score."""
+    means, stds = [], []
+    for s in STEPS:
+        vals = [score(arch, method, seed, s) for seed in SEEDS
+                if not ((arch, method, seed) == ("dcgan3", "conopt", 2) and s == 2000)]
+        means.append(statistics.fmean(vals))
+        stds.append(statistics.stdev(vals))
+    return means, stds
+
+
+def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch):
+    drawn = {}
+    save = figures._save
+
+    def capture(plt, fig, path, title, legend_rows=0):
+        if Path(path).name == "inception_score.png":
+            drawn["axes"] = [(ax.get_title(), [(ln.get_xdata(), ln.get_ydata(), ln.get_color())
+                                               for ln in ax.get_lines()],
+                              len(ax.collections)) for ax in fig.axes if ax.get_visible()
+                             and ax.axison]
+            drawn["legend"] = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+            drawn["title"] = title
+        return save(plt, fig, path, title, legend_rows)
+
+    monkeypatch.setattr(figures, "_save", capture)
+    result = build_report(runs, tmp_path / "out", name="numerics")
+    d = result["dir"]
+    assert (d / "inception_score.png").stat().st_size > 10_000
+    assert "inception_score.json" in result["files"]
+    # the figure itself: a panel per architecture, a line per method at the seed means
+    panels = {title: lines for title, lines, _ in drawn["axes"]}
+    assert set(panels) == {"arch = dcgan3", "arch = dcgan4"}
+    for arch in ARCHS:
+        lines = panels[f"arch = {arch}"]
+        assert len(lines) == len(METHODS)
+        for (x, y, c), method in zip(lines, METHODS):     # methods in the report's order
+            assert c == figures.color(method)
+            np.testing.assert_array_equal(x, STEPS)
+            np.testing.assert_allclose(y, expected(arch, method)[0], rtol=1e-12)
+    assert all(n == len(METHODS) for _, _, n in drawn["axes"])     # one std band per line
+    assert "jare_d (smoothing, released code)" in drawn["legend"]
+    assert "6400 samples, 10 splits" in drawn["title"] and "standard deviation" in drawn["title"]
+    # the plotted numbers, written beside the figure
+    data = json.loads((d / "inception_score.json").read_text())
+    for panel in data["panels"]:
+        arch = panel["title"].split(" = ")[1]
+        for line in panel["lines"]:
+            mean, std = expected(arch, line["method"])
+            assert line["steps"] == list(STEPS) and line["seeds"] == 3
+            np.testing.assert_allclose(line["mean"], mean, rtol=1e-12)
+            np.testing.assert_allclose(line["std"], std, rtol=1e-9)
+    summary = (d / "summary.md").read_text()
+    assert "[inception_score.png](inception_score.png)" in summary
+
+
+def test_a_single_seed_draws_no_band(tmp_path):
+    root = tmp_path / "one"
+    for i, method in enumerate(METHODS):
+        write_run(root / str(i), "dcgan4", method, 0, {s: score("dcgan4", method, 0, s) for s in STEPS})
+    result = build_report(root, tmp_path / "out")
+    data = json.loads((result["dir"] / "inception_score.json").read_text())
+    (panel,) = data["panels"]
+    assert all(line["std"] == [None] * len(STEPS) and line["seeds"] == 1 for line in panel["lines"])
+
+
+def test_null_scores_are_reported_not_drawn(tmp_path):
+    root = tmp_path / "quick"
+    for i, method in enumerate(("simgd", "conopt_d", "jare_d")):
+        write_run(root / str(i), "dcgan4", method, 0, {s: None for s in STEPS}, missing=MISSING)
+    result = build_report(root, tmp_path / "out", name="quick")
+    d = result["dir"]
+    assert not (d / "inception_score.png").exists() and not (d / "inception_score.json").exists()
+    summary = (d / "summary.md").read_text()
+    line = next(x for x in summary.splitlines() if x.startswith("- inception_score.png not made"))
+    assert "no run logged an Inception score" in line and MISSING in line
+    # the smoothing optimizers say where they come from; the CSV keeps the bare names
+    table = (d / "table.md").read_text()
+    assert "conopt_d (smoothing, paper text)" in table and "jare_d (smoothing, released code)" in table
+    rows = list(csv.DictReader((d / "table.csv").open()))
+    assert {r["method"] for r in rows} == {"simgd", "conopt_d", "jare_d"}
