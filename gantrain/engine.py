@@ -13,7 +13,7 @@ import torch
 from gantrain.config import ConfigError
 
 AMP = ("none", "bf16")
-DOUBLE_BACKPROP = ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d")
+DOUBLE_BACKPROP = ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")
 
 
 def resolve_device(name: str) -> str:

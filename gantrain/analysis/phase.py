@@ -13,7 +13,7 @@ point its own weight), so thousands of toy runs take seconds. Each point ends in
 - ``converged``: final ‖w − w*‖ < ``tol``.
 - ``too_slow``: neither.
 
-Over the classes lies the prediction of Lemma 4 (methods.md §5): for each γ, the largest step size
+Over the classes lies the prediction of Lemma 4 (docs/methods.md §5): for each γ, the largest step size
 for which I + lr·J is stable, J the Jacobian of the *expected* field at the equilibrium (exact by
 quadrature, float64).
 """

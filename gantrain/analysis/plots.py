@@ -10,7 +10,7 @@ from gantrain.plots import pyplot
 # One colour per method, the same in every figure.
 METHOD_COLORS = {"simgd": "tab:blue", "altgd": "tab:cyan", "conopt": "tab:red", "conopt_g": "tab:pink",
                  "conopt_d": "tab:brown", "jare": "tab:green", "jare_g": "tab:olive",
-                 "jare_d": "tab:purple"}
+                 "jare_d": "tab:purple", "gradnorm": "tab:gray"}
 
 
 def _save(plt, fig, path: Path, title: str) -> Path:

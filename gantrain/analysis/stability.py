@@ -1,4 +1,4 @@
-"""Stability of explicit updates, phase and conditioning factors (methods.md §4–§5)."""
+"""Stability of explicit updates, phase and conditioning factors (docs/methods.md §4–§5)."""
 from __future__ import annotations
 
 import math
@@ -49,7 +49,7 @@ def iteration_lower_bounds(zeta: float, tau: float, c: float, eps: float) -> dic
 
 def alternating_multipliers(jacobian: np.ndarray, n_g: int, h: float, d_first: bool = True,
                             d_steps: int = 1, g_steps: int = 1) -> np.ndarray:
-    """Eigenvalues of F′ = Π (I + h G_i′) for alternating half-steps (methods.md §5), where G_i′
+    """Eigenvalues of F′ = Π (I + h G_i′) for alternating half-steps (docs/methods.md §5), where G_i′
     keeps one player's rows of the field's Jacobian (generator rows first: (φ, θ) order)."""
     n = jacobian.shape[0]
     eye = np.eye(n)

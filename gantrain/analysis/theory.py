@@ -1,9 +1,13 @@
-"""Closed forms for the isotropic Gaussian game at its equilibrium (methods.md §4)."""
+"""Closed forms for the isotropic Gaussian game at its equilibrium (docs/methods.md §4), with the linear
+discriminator (Theorems 1–3) and App. B's full-rank one D_θ(x) = θᵀeˣ."""
 from __future__ import annotations
 
 import numpy as np
 
-CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare")
+CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "gradnorm")
+# arch=fullrank, n = 1: every simultaneous rule (see ``fullrank_eigenvalues``)
+FULLRANK_CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "conopt", "conopt_g", "conopt_d",
+                        "gradnorm")
 
 
 def _roots(a: float, b: float, c: float) -> list[complex]:
@@ -22,6 +26,9 @@ def gaussian_eigenvalues(method: str, mu: float, sigma: float, n: int, gamma: fl
     elif method == "jare":           # Theorem 3
         small, big = (_roots(2, gamma + s2, gamma**2 / 8 + 0.5),
                       _roots(2, gamma + b2, gamma**2 / 8 + 0.5))
+    elif method == "gradnorm":       # −γMᵀM, per 2×2 block of M (p = ½, q = s/2; see below)
+        small, big = (_roots(16, gamma * (8 + 4 * s2**2), gamma**2),
+                      _roots(16, gamma * (8 + 4 * b2**2), gamma**2))
     else:
         return None
     return np.array(small * (n - 1) + big)
@@ -33,3 +40,26 @@ def simgd_jacobian(mu: float, sigma: float, n: int) -> np.ndarray:
     v[-1] = mu
     eye = np.eye(n)
     return np.block([[0 * eye, 0.5 * eye], [-0.5 * eye, -0.5 * (sigma**2 * eye + np.outer(v, v))]])
+
+
+def fullrank_eigenvalues(method: str, mu: float, sigma: float, gamma: float):
+    """App. B's eigenvalues for n = 1, exact for σ > 0, or None where there is no closed form.
+
+    M = [[0, p], [−p, −q]] with p = ½e^{v+σ²/2}, q = ½e^{2v+2σ²}; the field's Jacobian at the
+    equilibrium (where v = 0, so only first derivatives of the field remain) is M for SimGD,
+    M − γMᵀM for ConOpt (one-sided: only the player's row), M − γ K M with K the off-diagonal part
+    of Mᵀ for JARE, and −γMᵀM for gradnorm. Each is 2×2, so its eigenvalues are the roots of
+    λ² + bλ + c with b = −trace, c = det. SimGD at σ = 0 gives App. B's eq. (20):
+    (−e^{2v} ± √(e^{4v} − 4e^{2v}))/4. The linear game is the case p = ½, q = ½(σ² + μ²)."""
+    p, q = 0.5 * np.exp(mu + sigma**2 / 2), 0.5 * np.exp(2 * mu + 2 * sigma**2)
+    p2, g = p * p, gamma
+    coeffs = {"simgd": (q, p2),
+              "jare_g": (q + g * p2, p2), "jare_d": (q + g * p2, p2), "conopt_g": (q + g * p2, p2),
+              "jare": (q + 2 * g * p2, p2 + g**2 * p2**2),
+              "conopt": (q + g * (2 * p2 + q * q), p2 + g * p2 * q + g**2 * p2**2),
+              "conopt_d": (q + g * (p2 + q * q), p2 + g * p2 * q),
+              "gradnorm": (g * (2 * p2 + q * q), g**2 * p2**2)}
+    if method not in coeffs:
+        return None
+    b, c = coeffs[method]
+    return np.array(_roots(1, b, c))

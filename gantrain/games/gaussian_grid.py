@@ -1,4 +1,4 @@
-"""The Gaussian game (methods.md §4) for G independent runs at once: a grid dimension in front.
+"""The Gaussian game (docs/methods.md §4) for G independent runs at once: a grid dimension in front.
 
 Every grid point k has its own parameters φ_k = phi[k] and θ_k = theta[k] (both [G, n]); all points
 see the same data and latent batches. The losses are each point's minibatch mean, *summed over the

@@ -1,4 +1,4 @@
-"""Image GANs (experiments.md §C–§D): a dataset, the papers' architectures, Inception score and FID,
+"""Image GANs (docs/experiments.md §C–§D): a dataset, the papers' architectures, Inception score and FID,
 sample grids from a fixed z, and an optional EMA of the generator evaluated beside it."""
 from __future__ import annotations
 

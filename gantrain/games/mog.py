@@ -1,4 +1,4 @@
-"""Mixture of Gaussians on a ring (experiments.md §B): ``modes`` modes of std ``std`` at radius
+"""Mixture of Gaussians on a ring (docs/experiments.md §B): ``modes`` modes of std ``std`` at radius
 ``radius``; each batch holds the modes in turn, so every batch is balanced (B/K samples per mode
 when K divides B, and each half-batch too when K divides B/2)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Gaussian game's players (methods.md §4): G_φ(z) = φ + z and D_θ(x) = θᵀx, no bias."""
+"""The Gaussian game's players (docs/methods.md §4): G_φ(z) = φ + z and D_θ(x) = θᵀx, no bias."""
 from __future__ import annotations
 
 import torch

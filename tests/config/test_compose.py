@@ -1,5 +1,5 @@
 """Every config group option and experiment preset composes and validates; presets hold the
-papers' values (experiments.md); ``validate`` rejects bad values with one line naming the key."""
+papers' values (docs/experiments.md); ``validate`` rejects bad values with one line naming the key."""
 from __future__ import annotations
 
 import math
@@ -22,7 +22,7 @@ EXPERIMENTS = OPTIONS["experiment"]
 def test_config_groups_are_the_expected_ones():
     assert set(GROUPS) >= {"method", "dataset", "arch", "loss", "optim", "logger", "experiment"}
     assert set(METHODS) == {"simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d",
-                            "jare_g", "jare_d"}
+                            "jare_g", "jare_d", "gradnorm"}
     assert {"sgd", "adam", "rmsprop", "rmsprop_tf"} <= set(OPTIONS["optim"])
     assert {"standard", "minimax", "wgan", "hinge"} <= set(OPTIONS["loss"])
     assert {"gaussian_mu2", "gaussian_mu4", "gaussian_mu6", "gaussian_sigma05", "mog_r2",
@@ -35,7 +35,7 @@ def _compose_cases():
             continue
         for option in OPTIONS[group]:
             if group == "arch":  # each architecture belongs to one game
-                data = {"linear": "gaussian", "mlp": "mog"}.get(option, "fake_images")
+                data = {"linear": "gaussian", "fullrank": "gaussian", "mlp": "mog"}.get(option, "fake_images")
                 yield pytest.param((f"dataset={data}", f"arch={option}"), id=f"arch={option}")
             elif group == "dataset":
                 yield pytest.param((f"dataset={option}",), id=f"dataset={option}")
@@ -81,12 +81,12 @@ def test_every_preset_composes_with_every_method(experiment, method):
     cfg = make_cfg(f"experiment={experiment}", f"method={method}")
     assert validate(cfg) is None
     assert cfg.method.name == method
-    expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "celeba": "celeba",
+    expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "numerics": "cifar10", "celeba": "celeba",
                 "imagenet": "imagenet"}[experiment.split("_")[0]]
     assert cfg.dataset.name == expected
 
 
-CIFAR_SETTINGS = {  # JARE Table 1 / experiments.md §C: setting -> (arch, optimizer)
+CIFAR_SETTINGS = {  # JARE Table 1 / docs/experiments.md §C: setting -> (arch, optimizer)
     "a": ("conv4", "adam"), "b": ("conv4_nobn", "adam"), "c": ("dcgan4_nobn", "adam"),
     "d": ("dcgan4_nobn", "rmsprop_tf"), "e": ("resnet_v1", "adam"), "f": ("resnet_v2", "adam"),
 }
@@ -129,7 +129,7 @@ def test_preset_eta_reaches_the_optimizer(experiment):
     assert cfg.optim.lr == cfg.eta
 
 
-# --- the papers' values (experiments.md §A, §B) ----------------------------------------------
+# --- the papers' values (docs/experiments.md §A, §B) ----------------------------------------------
 GAUSSIAN_PRESETS = {"gaussian_mu2": (2.0, 0.2), "gaussian_mu4": (4.0, 0.2),
                     "gaussian_mu6": (6.0, 0.2), "gaussian_sigma05": (2.0, 0.5)}
 

@@ -1,0 +1,53 @@
+"""`gradnorm`: gradient descent on the surrogate loss R = ½‖v‖² alone, u = γ∇R = γHᵀv: JARE's
+Appendix C counterexample Γ = −Mᵀ (docs/methods.md §2, §4). Both players step from one point on one
+batch like ConOpt, but without the game gradient v, so at an equilibrium its Jacobian is −γMᵀM
+(M: the SimGD Jacobian): symmetric, every eigenvalue real (ζ = 0), but τ is the square of M's
+condition number, and every zero of ∇R (not only of v) is a rest point.
+
+Not a ``SimultaneousRule`` subclass: those are "v plus a penalty" (every test of them checks that
+form); this rule delegates to one whose penalty is ConOpt's and whose plain part is dropped.
+"""
+from __future__ import annotations
+
+import torch
+
+from gantrain.rules.base import SimultaneousRule, UpdateRule, register
+
+
+class _SurrogateDescent(SimultaneousRule):
+    penalize_generator = "full"
+    penalize_discriminator = "full"
+
+    def _add_scaled(self, g: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return super()._add_scaled(torch.zeros_like(g), r)   # γ∇R, the game gradient dropped
+
+
+@register("gradnorm")
+class GradNorm(UpdateRule):
+    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
+        super().__init__(gamma, **options)
+        zero = (bool((self.gamma == 0).any()) if isinstance(self.gamma, torch.Tensor)
+                else self.gamma == 0)
+        if zero:  # the base rule would fall back to plain v (SimGD) at γ = 0
+            raise ValueError(f"method=gradnorm needs gamma > 0 (its direction is γ∇½‖v‖²), got "
+                             f"gamma={gamma}")
+        self._rule = _SurrogateDescent(self.gamma, regularizer_estimate)
+
+    # The training loop swaps ``reduce`` for an all-reduce under torch.distributed: pass it on.
+    @property
+    def reduce(self):
+        return self._rule.reduce
+
+    @reduce.setter
+    def reduce(self, fn) -> None:
+        self._rule.reduce = fn
+
+    @property
+    def regularizer_estimate(self) -> str:
+        return self._rule.regularizer_estimate
+
+    def direction(self, *args, **kwargs):
+        return self._rule.direction(*args, **kwargs)
+
+    def train_step(self, game, opt_d, opt_g, batch_size, rng):
+        return self._rule.train_step(game, opt_d, opt_g, batch_size, rng)
