@@ -1,4 +1,4 @@
-"""The JARE supplement's ResNets (experiments.md §C, Tables 2-5), as the released code
+"""The JARE supplement's ResNets (docs/experiments.md §C, Tables 2-5), as the released code
 (``weilinie/JARE real/models/resnet_v1.py``, ``resnet_v2.py``) builds them.
 
 Mf = ``filters``. Every convolution is TensorFlow-"SAME"-padded; every layer except the last of G

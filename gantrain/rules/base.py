@@ -1,4 +1,4 @@
-"""The update-rule interface (methods.md §2).
+"""The update-rule interface (docs/methods.md §2).
 
 Every rule turns the players' losses into update directions u = (u_φ, u_θ) that the optimizers take
 as if they were gradients. Simultaneous rules (SimGD, ConOpt, JARE and the one-sided variants) differ
@@ -99,7 +99,7 @@ class SimultaneousRule(UpdateRule):
     """Both players step from the same point with one batch (the papers' estimator).
 
     ``regularizer_estimate``: ``same_batch`` squares the batch gradient (biased by Var/(2B),
-    methods.md §3); ``unbiased`` uses ½⟨v_A, v_B⟩ of two independent half-batches.
+    docs/methods.md §3); ``unbiased`` uses ½⟨v_A, v_B⟩ of two independent half-batches.
     """
 
     penalize_generator: ClassVar[Penalty] = "none"
