@@ -118,6 +118,34 @@ MUTANTS = [
            "return 29500 + int(os.environ.get('SLURM_JOB_ID', 0)) % 1000",
            "the former port rule: jobs whose ids differ by 1000 share a node and a port",
            ("tests/distributed/test_slurm.py",)),
+    Mutant("unbiased-halves-summed", "gantrain/rules/base.py",
+           "[sum(t) / len(lists) for t in zip(*lists)]", "[sum(t) for t in zip(*lists)]",
+           "the unbiased estimate's plain gradient sums the two half-batch gradients instead of "
+           "averaging them: every step is twice as long",
+           ("tests/rules/test_directions.py",)),
+    Mutant("hinge-fake-sign", "gantrain/losses.py",
+           "mean(F.relu(1 + d_fake))", "mean(F.relu(1 - d_fake))",
+           "the hinge loss's fake term with the real term's sign",
+           ("tests/test_losses.py",)),
+    Mutant("spectral-norm-two-iterations", "gantrain/models/images.py",
+           "        spectral_norm(m)", "        spectral_norm(m, n_power_iterations=2)",
+           "two power iterations per forward: a different normalization than SN-GAN's one",
+           ("tests/models/test_spectral_norm.py",)),
+    Mutant("phase-factor-modulus", "gantrain/analysis/stability.py",
+           "r = np.abs(ev.imag) / np.abs(ev.real)", "r = np.abs(ev.imag) / np.abs(ev)",
+           "ζ divides by |λ| instead of |Re λ|: rotation looks bounded by 1",
+           ("tests/test_train.py", "-k", "spectrum")),
+    Mutant("mode-criteria-swapped", "gantrain/games/mog.py",
+           "float(self.eval_cfg.std_multiple), float(self.eval_cfg.mode_min_share))",
+           "float(self.eval_cfg.mode_min_share), float(self.eval_cfg.std_multiple))",
+           "the std multiple and the minimum share change places: a 0.01-std radius and a 300% "
+           "share",
+           ("tests/test_paper_claims.py", "-k", "mixture or mode")),
+    Mutant("checkpoint-no-crc", "gantrain/checkpoint.py",
+           "    if bad is not None:\n", "    if False:\n",
+           "the CRC check is skipped: torch.load reads a flipped byte in tensor data without "
+           "complaint, so a corrupt checkpoint resumes with wrong weights",
+           ("tests/test_checkpoint.py", "-k", "unreadable")),
 ]
 
 
