@@ -230,13 +230,14 @@ def run_mutant(m: Mutant | None, python: str, args: list[str], jobs: int, timeou
         if m is not None:
             plant(m, copy)
         code, secs, out = run_tests(copy, python, args, jobs, timeout)
-    if verbose or code not in (0, 1, "timeout"):
+    if verbose or (code not in (0, 1, "timeout") and first_failure(out) == "?"):
         print(out[-4000:])
     if code == "timeout":
         return "timeout", f"(timeout after {timeout:.0f} s)", secs
     if code == 0:
         return "survived", "", secs
-    if code == 1:
+    # pytest-xdist ends a -x run that hit a failure with exit 2 ("Interrupted"), not 1.
+    if code == 1 or (code == 2 and first_failure(out) != "?"):
         return "caught", first_failure(out), secs
     return "error", f"(pytest exit {code})", secs
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,14 @@ def own_files(run_dir: Path) -> dict:
             if p.is_file() and ".hydra" not in p.parts and p.suffix != ".log"}
 
 
-def test_console_script_is_installed():
+def test_console_script_is_installed(tmp_path):
+    """The installed script is gantrain's (not a stale or foreign one): its help lists the groups."""
     assert GANTRAIN.is_file() and os.access(GANTRAIN, os.X_OK)
+    res = gantrain("--help", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "gantrain: train GANs" in res.stdout
+    for group, option in (("method", "jare"), ("dataset", "gaussian"), ("loss", "indicator")):
+        assert re.search(rf"^{group}: .*\b{option}\b", res.stdout, re.M), res.stdout
 
 
 @pytest.fixture(scope="module")

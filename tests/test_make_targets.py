@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.report.test_report import assert_png
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,7 +32,7 @@ def test_fig5_quick_sweep_and_report(tmp_path):
     report = tmp_path / "reports" / "fig5"
     rows = list(csv.DictReader((report / "table.csv").open()))
     assert {r["method"] for r in rows} == {"simgd", "conopt", "jare"} and len(rows) == 9
-    assert (report / "dynamics.png").stat().st_size > 10_000
+    assert_png(report / "dynamics.png")
     assert "dist_equilibrium" in (report / "summary.md").read_text()
 
 
@@ -40,7 +42,8 @@ def test_fig7_quick_sweep_and_report(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert len(list((tmp_path / "runs" / "fig7").glob("[0-9]*"))) == 5
     report = tmp_path / "reports" / "fig7"
-    assert (report / "samples.png").is_file() and (report / "modes.png").is_file()
+    assert_png(report / "samples.png")
+    assert_png(report / "modes.png")
     table = (report / "table.md").read_text()
     assert "conopt" in table and "jare" in table and "simgd" in table
 

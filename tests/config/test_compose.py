@@ -273,10 +273,6 @@ def test_validate_rejects_bad_values_in_one_line(overrides, key):
     assert key in msg
 
 
-def test_config_error_is_a_value_error():
-    assert issubclass(ConfigError, ValueError)
-
-
 def test_unbiased_estimate_with_even_batch_is_valid():
     validate(make_cfg("method=jare", "method.regularizer_estimate=unbiased", "batch_size=64"))
 
