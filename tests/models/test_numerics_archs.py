@@ -14,6 +14,7 @@ from gantrain.config import ConfigError
 from gantrain.losses import gan_losses
 from gantrain.models.dcgan import Residual
 from gantrain.models.images import build_image_models
+from tests.reference import FlatField
 
 
 def arch(name, filters=4, z_dim=8, **extra):
@@ -172,7 +173,7 @@ def test_resnet_needs_two_filters():
 
 
 # --- ConOpt and the smoothing optimizers through the new nets -----------------------------------
-class Flat:
+class Flat(FlatField):
     """(L_D, L_G) and the field v = (g_φ, g_θ) of (G, D) as functions of one float64 vector."""
 
     def __init__(self, g, d, x, z):
@@ -194,13 +195,6 @@ class Flat:
         d_real = functional_call(self.d, {**params["d"], **buf["d"]}, (self.x,))
         d_fake = functional_call(self.d, {**params["d"], **buf["d"]}, (fake,))
         return gan_losses("standard", d_real, d_fake)
-
-    def v(self, w):
-        w = w.detach().requires_grad_(True)
-        ld, lg = self.losses(w)
-        gg = torch.autograd.grad(lg, w, retain_graph=True)[0]
-        gd = torch.autograd.grad(ld, w)[0]
-        return torch.cat([gg[:self.n_g], gd[self.n_g:]])
 
 
 NEW_NETS = [

@@ -21,6 +21,7 @@ from gantrain.losses import gan_losses
 from gantrain.models.images import build_image_models
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.base import SimultaneousRule
+from tests.reference import FlatField, explicit_hessian_directions
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 GAMMA = 10.0          # the penalties well above the tolerance
@@ -55,7 +56,7 @@ def sn_buffers(d) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
                 bufs[f"{k}.parametrizations.weight.0._v"].detach().clone()) for k in LAYERS}
 
 
-class HandWrittenSN:
+class HandWrittenSN(FlatField):
     """L_D and L_G as functions of one flat vector w = (φ, θ), D written out by hand."""
 
     def __init__(self, g, d, x, z, train: bool):
@@ -107,29 +108,9 @@ class HandWrittenSN:
             final_state.update(state)
         return gan_losses("standard", d_real, d_fake)
 
-    def v(self, w):
-        w = w.detach().requires_grad_(True)
-        ld, lg = self.losses(w)
-        gg = torch.autograd.grad(lg, w, retain_graph=True)[0]
-        gd = torch.autograd.grad(ld, w)[0]
-        return torch.cat([gg[:self.n_g], gd[self.n_g:]])
-
 
 def reference_directions(flat: HandWrittenSN, gamma: float) -> dict[str, torch.Tensor]:
-    w, n_g = flat.w0, flat.n_g
-    h_d = torch.autograd.functional.hessian(lambda w: flat.losses(w)[0], w, vectorize=True)
-    h_g = torch.autograd.functional.hessian(lambda w: flat.losses(w)[1], w, vectorize=True)
-    v = flat.v(w)
-    jac = torch.cat([h_g[:n_g], h_d[n_g:]])            # ∂v/∂w, rows (φ, θ)
-    g, d = slice(0, n_g), slice(n_g, None)
-    full = jac.T @ v                                    # ∇ ½‖v‖²
-    cross_g = jac[d, g].T @ v[d]                        # ∇_φ ½‖g_θ‖²
-    cross_d = jac[g, d].T @ v[g]                        # ∇_θ ½‖g_φ‖²
-    zero_g, zero_d = torch.zeros_like(v[g]), torch.zeros_like(v[d])
-    pen = {"simgd": (zero_g, zero_d), "conopt": (full[g], full[d]), "jare": (cross_g, cross_d),
-           "conopt_g": (full[g], zero_d), "conopt_d": (zero_g, full[d]),
-           "jare_g": (cross_g, zero_d), "jare_d": (zero_g, cross_d)}
-    return {m: torch.cat([v[g] + gamma * pg, v[d] + gamma * pd]) for m, (pg, pd) in pen.items()}
+    return explicit_hessian_directions(flat.losses, flat.w0, flat.n_g, gamma)
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

@@ -17,6 +17,7 @@ from gantrain.games import build_game
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.base import SimultaneousRule
 from tests.helpers import make_cfg
+from tests.reference import FlatField
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 GAMMA = 0.7
@@ -37,7 +38,7 @@ def tiny_game(loss: str, dataset: str = "mog"):
     return game, x, z
 
 
-class Flat:
+class Flat(FlatField):
     """The game's losses as functions of one flat vector w = (φ, θ)."""
 
     def __init__(self, game, x, z):
@@ -66,16 +67,6 @@ class Flat:
         d_real = functional_call(self.game.discriminator, pd, (self.x,))
         d_fake = functional_call(self.game.discriminator, pd, (fake,))
         return gan_losses(self.game.loss, d_real, d_fake)
-
-    def v(self, w):
-        """v = (∇_φ L_G, ∇_θ L_D) by first-order autograd of the flat functions."""
-        w = w.detach().requires_grad_(True)
-        ld, lg = self.losses(w)
-        gg = torch.autograd.grad(lg, w, allow_unused=True, retain_graph=True)[0]
-        gd = torch.autograd.grad(ld, w, allow_unused=True)[0]
-        zero = torch.zeros_like(w)
-        gg, gd = (zero if gg is None else gg), (zero if gd is None else gd)
-        return torch.cat([gg[:self.n_g], gd[self.n_g:]])
 
 
 def reference_direction(method: str, flat: Flat, gamma: float) -> torch.Tensor:
