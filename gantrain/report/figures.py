@@ -48,8 +48,9 @@ def line_styles(section: Section) -> dict[int, str]:
     return out
 
 
-def aggregate(series: list[tuple[np.ndarray, np.ndarray]]):
-    """Mean, min and max over runs at every step any of them logged (each run where it has a value)."""
+def _align(series: list[tuple[np.ndarray, np.ndarray]]):
+    """(steps, table): every step any run logged, and one row per run (NaN where it has no value);
+    None when no run logged anything."""
     series = [(s, v) for s, v in series if len(s)]
     if not series:
         return None
@@ -57,6 +58,15 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]]):
     table = np.full((len(series), len(steps)), np.nan)
     for i, (s, v) in enumerate(series):
         table[i, np.searchsorted(steps, s)] = v
+    return steps, table
+
+
+def aggregate(series: list[tuple[np.ndarray, np.ndarray]]):
+    """Mean, min and max over runs at every step any of them logged (each run where it has a value)."""
+    aligned = _align(series)
+    if aligned is None:
+        return None
+    steps, table = aligned
     # every column has a value (a step is there because some run logged it): no all-NaN slices
     mean, lo, hi = np.nanmean(table, 0), np.nanmin(table, 0), np.nanmax(table, 0)
     return steps, mean, lo, hi, len(series)
@@ -327,13 +337,10 @@ IS_KEY = "inception_score"
 def seed_band(series: list[tuple[np.ndarray, np.ndarray]]):
     """(steps, mean, std, count) over runs at every step any of them logged: the mean of the runs
     with a value there, their sample standard deviation (n − 1; NaN under two values)."""
-    series = [(s, v) for s, v in series if len(s)]
-    if not series:
+    aligned = _align(series)
+    if aligned is None:
         return None
-    steps = np.unique(np.concatenate([s for s, _ in series]))
-    table = np.full((len(series), len(steps)), np.nan)
-    for i, (s, v) in enumerate(series):
-        table[i, np.searchsorted(steps, s)] = v
+    steps, table = aligned
     count = np.isfinite(table).sum(0)
     mean = np.nanmean(table, 0)
     std = np.full(len(steps), np.nan)
