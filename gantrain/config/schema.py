@@ -299,6 +299,11 @@ class Distributed:
 
 SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
                              "engine": Engine, "ema": EMA, "distributed": Distributed}
+# The composed config's top level (train.yaml and analyze.yaml; tests/config/test_compose.py keeps
+# this in step with them).
+TOP_LEVEL_KEYS = frozenset({*GROUPS, *SECTIONS, "gamma", "eta", "steps", "batch_size", "seed",
+                            "device", "dtype", "log_every", "checkpoint_every", "keep_last",
+                            "resume", "requeue", "progress", "phase"})
 COMPATIBLE_ARCH = {"gaussian": ("linear", "fullrank"), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 
 
@@ -319,6 +324,11 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) on the first bad value; return None when all is well."""
     tree = OmegaConf.to_container(cfg, resolve=False)   # ${...} stay strings: named at their source
     tree.pop("hydra", None)
+    # `+key=value` adds a key where Hydra finds no group of that name: nothing would read it.
+    unknown = sorted(set(tree) - set(TOP_LEVEL_KEYS))
+    _check(not unknown, unknown[0] if unknown else "", tree.get(unknown[0]) if unknown else None,
+           "not a gantrain key (a +key=value override adds a key that nothing reads); "
+           f"top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     check_finite(tree)
     for group, schemas in GROUPS.items():
         section = cfg.get(group)

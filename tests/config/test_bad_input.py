@@ -36,6 +36,8 @@ CASES = [
     # dataset
     ("gantrain", ["dataset=nope"], ["dataset=nope is invalid", "allowed:", "gaussian", "mog"]),
     ("gantrain", ["mu=4"], ["mu=4", "did you mean dataset.mu (with dataset=gaussian)?"]),
+    # a group that exists only under --config-dir sweeps: Hydra adds it as a key nothing reads
+    ("gantrain", ["+variant=jare10"], ["variant='jare10'", "not a gantrain key"]),
     ("gantrain", ["dataset.std=nan"], ["dataset.std=nan", FINITE]),
     ("gantrain", ["dataset.std='inf'"], ["dataset.std=inf", FINITE]),   # a string the schema makes float
     ("gantrain", ["dataset=gaussian", "dataset.dim=abc"], ["dataset.dim", "abc"]),

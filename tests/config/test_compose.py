@@ -289,3 +289,16 @@ def test_launchers_select_hydras_launcher(launcher, target):
     assert cfg.hydra.launcher._target_.endswith(target)
     if launcher == "slurm":   # GPU request, time limit, requeue on preemption
         assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.max_num_timeout > 0
+
+
+def test_top_level_keys_are_the_configs_own():
+    """validate refuses keys outside TOP_LEVEL_KEYS: that set must be exactly what train.yaml and
+    analyze.yaml compose to, or a real key would be refused (or a stray one let through)."""
+    from hydra import compose, initialize_config_dir
+
+    from gantrain.cli import CONFIG_DIR
+    from gantrain.config.schema import TOP_LEVEL_KEYS
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        analyze = compose("analyze", overrides=["logger=none"])
+    assert set(make_cfg().keys()) | set(analyze.keys()) == set(TOP_LEVEL_KEYS)
