@@ -10,6 +10,15 @@ import torch
 Losses = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]   # w -> (L_D, L_G)
 
 
+def split_flat(w: torch.Tensor, items, offset: int) -> dict[str, torch.Tensor]:
+    """{name: tensor} views of w from ``offset`` on, for ``items`` of (name, shape, numel)."""
+    out = {}
+    for name, shape, k in items:
+        out[name] = w[offset:offset + k].reshape(shape)
+        offset += k
+    return out
+
+
 def field(losses: Losses, w: torch.Tensor, n_g: int) -> torch.Tensor:
     """v = (∇_φ L_G, ∇_θ L_D) by first-order autograd of the flat functions."""
     w = w.detach().requires_grad_(True)

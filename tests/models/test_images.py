@@ -18,7 +18,7 @@ from gantrain.models.dcgan import BatchNorm, conv, deconv
 from gantrain.models.images import IMAGE_ARCHS, build_image_models
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.base import SimultaneousRule
-from tests.reference import FlatField, explicit_hessian_directions
+from tests.reference import FlatField, split_flat, explicit_hessian_directions
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 NATIVE = {"resnet_v1": 32, "resnet_v2": 32, "resnet_celeba": 64, "resnet_imagenet": 128}
@@ -306,13 +306,7 @@ class Flat(FlatField):
         self.n_g = sum(k for _, _, k in self.g_items)
         self.w0 = torch.cat([p.detach().reshape(-1) for p in (*g.parameters(), *d.parameters())])
 
-    @staticmethod
-    def _split(w, items, offset):
-        out = {}
-        for name, shape, k in items:
-            out[name] = w[offset:offset + k].reshape(shape)
-            offset += k
-        return out
+    _split = staticmethod(split_flat)
 
     def _buffers(self, which):
         return {n: b.clone() for n, b in which.items()}

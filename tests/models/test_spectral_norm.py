@@ -21,7 +21,7 @@ from gantrain.losses import gan_losses
 from gantrain.models.images import build_image_models
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.base import SimultaneousRule
-from tests.reference import FlatField, explicit_hessian_directions
+from tests.reference import FlatField, split_flat, explicit_hessian_directions
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 GAMMA = 10.0          # the penalties well above the tolerance
@@ -69,13 +69,7 @@ class HandWrittenSN(FlatField):
         assert {n for n, _, _ in self.d_items} == {
             f"{k}.{s}" for k in LAYERS for s in ("bias", "parametrizations.weight.original")}
 
-    @staticmethod
-    def _split(w, items, offset):
-        out = {}
-        for name, shape, k in items:
-            out[name] = w[offset:offset + k].reshape(shape)
-            offset += k
-        return out
+    _split = staticmethod(split_flat)
 
     def normalized(self, weight, state):
         mat = weight.reshape(weight.shape[0], -1)
