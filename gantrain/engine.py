@@ -1,6 +1,6 @@
 """Where and how the numbers are computed: device, TF32, channels_last, mixed precision, determinism.
 
-Double-backprop rules (ConOpt, JARE and their one-sided variants) differentiate through gradients;
+Double-backprop rules (ConOpt, JARE and their one-sided variants, SGA, R1/R2, CGD) differentiate through gradients;
 their second pass is not safe in reduced precision, so mixed precision is refused for them.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ import torch
 from gantrain.config import ConfigError
 
 AMP = ("none", "bf16")
-DOUBLE_BACKPROP = ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")
+DOUBLE_BACKPROP = ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm",
+                   "sga", "r1", "r2", "cgd")
 
 
 def resolve_device(name: str) -> str:

@@ -283,6 +283,9 @@ class Trainer:
                                  generator=self.game.generator,
                                  discriminator=self.game.discriminator, opt_g=self.opt_g,
                                  opt_d=self.opt_d, game=self.game)
+        if self.rule.stateful:   # e.g. optimistic's previous gradient: part of the trajectory
+            self.ckpt.register(rule=self.rule)
+        self.step_time_s, self.steps_timed = 0.0, 0
         self.metrics = MetricsFile(self.run_dir / "metrics.jsonl", enabled=self.main)
         self.lock = RunDirLock(self.run_dir)
         self.signals = StopSignals()
@@ -350,6 +353,9 @@ class Trainer:
         summary = to_json_value({
             "status": status, "steps_done": step, "diverged_at": None,
             "wall_time_s": round(wall, 3), "method": self.cfg.method.name,
+            # mean wall time of one update (rule.train_step) in this process's session
+            "step_time_ms": (round(1e3 * self.step_time_s / self.steps_timed, 4)
+                             if self.steps_timed else None),
             "gamma": self.cfg.gamma, "eta": self.cfg.optim.lr, "seed": self.cfg.seed,
             "metrics": {k: v for k, v in final.items() if k != "step"}, **extra})
         if self.shard.world > 1:
@@ -440,8 +446,13 @@ class Trainer:
                     if self._stop_requested():   # between steps, never inside one
                         stopped = True
                         break
+                    t_step = time.perf_counter()
                     stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
                                                  self.data_rng)
+                    if torch.device(self.device).type == "cuda":   # time the work, not the launch
+                        torch.cuda.synchronize()
+                    self.step_time_s += time.perf_counter() - t_step
+                    self.steps_timed += 1
                     done = step  # the last step whose update was applied
                     if self.shard.world > 1:   # one set of batch-norm statistics on every process
                         ddp.average_buffers([self.game.generator, self.game.discriminator])

@@ -144,7 +144,10 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
     size = lrs.numel()
     torch.manual_seed(cfg.seed)
     game = GaussianGridGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype, size)
-    rule = build_rule(cfg.method.name, gammas, {k: v for k, v in cfg.method.items() if k != "name"})
+    options = {k: v for k, v in cfg.method.items() if k != "name"}
+    if "eta" in options:   # CGD's η is the step size: each point's own
+        options["eta"] = lrs
+    rule = build_rule(cfg.method.name, gammas, options)
     opt_d, opt_g = GridSGD(game.d_params(), lrs), GridSGD(game.g_params(), lrs)
     rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     params = [*game.g_params(), *game.d_params()]
@@ -190,33 +193,46 @@ def classify(result: GridResult, tol: float) -> list[str]:
 
 # --- Lemma 4 -----------------------------------------------------------------------------------
 def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
-    """For each γ, the largest stable lr of the expected field at the equilibrium (Lemma 4;
-    AltGD: the alternating map's bound on the plain gradient field). float64, exact expectation."""
+    """For each γ, the largest stable lr of the expected field at the equilibrium (Lemma 4). Rules
+    whose SGD step is not I + lr·J take the spectral radius of their own map: AltGD's alternating
+    half-steps and the two-point maps on the plain gradient field, and CGD, whose field itself
+    depends on lr (its η), ρ(I + lr·J(lr)). float64, exact expectation."""
     from gantrain.analysis.jacobian import field_jacobian
     from gantrain.analysis.spectrum import move_to_point
-    from gantrain.analysis.stability import alternating_max_stable_step, max_stable_step
+    from gantrain.analysis.stability import (alternating_max_stable_step, max_stable_step,
+                                             scan_max_stable_step, two_point_max_stable_step)
     from gantrain.games.gaussian import GaussianGame
     from gantrain.rules import build_rule
 
     game = GaussianGame(cfg.dataset, cfg.arch, cfg.loss.name, "cpu", torch.float64)
     move_to_point(game, "equilibrium", "cpu")
     d_params, g_params = game.d_params(), game.g_params()
-    losses = game.expected_losses(int(cfg.analysis.quadrature_order))
-    altgd = cfg.method.name == "altgd"
+    order = int(cfg.analysis.quadrature_order)
+    name = cfg.method.name
     options = {k: v for k, v in cfg.method.items() if k != "name"}
-    out = []
-    for gamma in gammas:
-        rule = build_rule("simgd", 0.0, {}) if altgd else build_rule(cfg.method.name, float(gamma),
-                                                                     options)
-        J = field_jacobian(rule, losses, d_params, g_params, zero_sum=game.zero_sum).numpy()
-        if altgd:
-            n_g = sum(p.numel() for p in g_params)
-            out.append(alternating_max_stable_step(
-                J, n_g, d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),
-                g_steps=int(cfg.method.g_steps)))
+
+    def jacobian(rule) -> np.ndarray:
+        return field_jacobian(rule, rule.expected_losses(game, order), d_params, g_params,
+                              zero_sum=game.zero_sum).numpy()
+
+    if name in ("altgd", "extragradient", "optimistic", "cgd"):   # no γ: one bound for all
+        if name == "cgd":
+            eye = np.eye(sum(p.numel() for p in (*d_params, *g_params)))
+            rho = lambda h: np.abs(np.linalg.eigvals(  # noqa: E731
+                eye + h * jacobian(build_rule("cgd", 0.0, {**options, "eta": h})))).max()
+            bound = scan_max_stable_step(rho)
         else:
-            out.append(max_stable_step(np.linalg.eigvals(J)))
-    return out
+            J = jacobian(build_rule("simgd", 0.0, {}))
+            if name == "altgd":
+                n_g = sum(p.numel() for p in g_params)
+                bound = alternating_max_stable_step(
+                    J, n_g, d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),
+                    g_steps=int(cfg.method.g_steps))
+            else:
+                bound = two_point_max_stable_step(name, J)
+        return [bound for _ in gammas]
+    return [max_stable_step(np.linalg.eigvals(jacobian(build_rule(name, float(g), options))))
+            for g in gammas]
 
 
 # --- the figure --------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from gantrain.plots import pyplot
 # One colour per method, the same in every figure.
 METHOD_COLORS = {"simgd": "tab:blue", "altgd": "tab:cyan", "conopt": "tab:red", "conopt_g": "tab:pink",
                  "conopt_d": "tab:brown", "jare": "tab:green", "jare_g": "tab:olive",
-                 "jare_d": "tab:purple", "gradnorm": "tab:gray"}
+                 "jare_d": "tab:purple", "gradnorm": "tab:gray", "sga": "gold",
+                 "extragradient": "darkorange", "optimistic": "teal", "r1": "navy", "r2": "slateblue",
+                 "cgd": "black"}
 
 
 def _save(plt, fig, path: Path, title: str) -> Path:

@@ -10,8 +10,9 @@ import torch
 from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eigenvalues
 from gantrain.analysis.stability import (alternating_max_stable_step, alternating_multipliers,
                                          conditioning_factor, iteration_lower_bounds,
-                                         max_stable_step, phase_factor)
-from gantrain.analysis.theory import fullrank_eigenvalues, gaussian_eigenvalues
+                                         max_stable_step, phase_factor, two_point_max_stable_step,
+                                         two_point_multipliers)
+from gantrain.analysis.theory import dirac_eigenvalues, fullrank_eigenvalues, gaussian_eigenvalues
 from gantrain.config import ConfigError
 from gantrain.errors import first_line
 from gantrain.games.base import Game
@@ -25,11 +26,17 @@ def pairs(ev) -> list[list[float]]:
     return [[float(e.real), float(e.imag)] for e in ev]
 
 
-def field_rule(cfg):
-    """The simultaneous rule whose field is analysed (AltGD: plain gradients, then half-steps)."""
-    if cfg.method.name == "altgd":
+# Rules whose step is a map of plain gradients, not one field: their J is SimGD's, then the map's.
+MAP_RULES = ("altgd", "extragradient", "optimistic")
+
+
+def field_rule(cfg, gamma: float | None = None):
+    """The field rule whose Jacobian is analysed (AltGD, extragradient, optimistic: the plain
+    gradients, whose discrete maps are analysed after), with the method's options."""
+    if cfg.method.name in MAP_RULES:
         return build_rule("simgd", 0.0, {})
-    return build_rule(cfg.method.name, cfg.gamma, {})
+    options = {k: v for k, v in cfg.method.items() if k != "name"}
+    return build_rule(cfg.method.name, cfg.gamma if gamma is None else gamma, options)
 
 
 def point_label(point: str) -> str:
@@ -83,11 +90,11 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     exact = hasattr(game, "expected_losses")
     partial = False
     if exact:
-        J = field_jacobian(rule, game.expected_losses(int(a.quadrature_order)), d_params, g_params,
-                           zero_sum=game.zero_sum).cpu().double().numpy()
+        J = field_jacobian(rule, rule.expected_losses(game, int(a.quadrature_order)), d_params,
+                           g_params, zero_sum=game.zero_sum).cpu().double().numpy()
     else:
         rng = rng or torch.Generator(device=game.device).manual_seed(int(a.seed))
-        batches = [game.losses(*game.sample_batch(int(cfg.batch_size), rng))
+        batches = [rule.losses(game, *game.sample_batch(int(cfg.batch_size), rng))
                    for _ in range(int(a.batches))]
         op = JacobianOperator(rule, batches, d_params, g_params, zero_sum=game.zero_sum)
         J = op.dense().cpu().double().numpy() if n <= int(a.dense_max) else None
@@ -104,11 +111,27 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     else:
         ev = np.linalg.eigvals(J)
         result["eigenvalues"] = pairs(ev)
+    lr = float(cfg.optim.lr)
+    two_point = cfg.method.name in ("extragradient", "optimistic")
+    if two_point:
+        if J is None:
+            raise ConfigError(f"method={cfg.method.name}: its map's spectrum needs the dense "
+                              f"Jacobian; this model has {n} parameters > analysis.dense_max="
+                              f"{int(a.dense_max)}")
+        # the equivalent field (both rules, to first order in lr): Jacobian J + lr·J²
+        result["plain_eigenvalues"] = result["eigenvalues"]
+        ev = np.linalg.eigvals(J + lr * J @ J)
+        result["eigenvalues"] = pairs(ev)
+        result["field"] = "equivalent field J + lr·J² (J: the SimGD field's Jacobian)"
     result["theory_eigenvalues"] = pairs_or_none(theory_eigenvalues(cfg, point))
     zeta, tau = phase_factor(ev), conditioning_factor(ev)
     result["zeta"], result["tau"] = _finite(zeta), _finite(tau)
-    lr = float(cfg.optim.lr)
-    if cfg.method.name == "altgd" and J is not None:
+    if two_point:
+        mult = two_point_multipliers(cfg.method.name, J, lr)
+        result["multipliers"] = pairs(mult)
+        h_max = two_point_max_stable_step(cfg.method.name, J)
+        stable = bool(np.abs(mult).max() < 1)
+    elif cfg.method.name == "altgd" and J is not None:
         opts = dict(d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),
                     g_steps=int(cfg.method.g_steps))
         mult = alternating_multipliers(J, n_g, lr, **opts)
@@ -132,12 +155,18 @@ def theory_eigenvalues(cfg, point: str):
     """The closed-form spectrum at the Gaussian game's equilibrium, or None: Theorems 1–3 (and
     gradnorm's −γMᵀM) for arch=linear; App. B for arch=fullrank with dataset.dim=1 (exact for σ > 0,
     eq. (20) at σ → 0)."""
-    if cfg.dataset.name != "gaussian" or point != "equilibrium":
+    if point != "equilibrium":
+        return None
+    if cfg.dataset.name == "dirac":   # CGD's η is its own (it follows eta unless set apart)
+        lr = float(cfg.method.eta) if cfg.method.name == "cgd" else float(cfg.optim.lr)
+        return dirac_eigenvalues(cfg.method.name, float(cfg.gamma), lr)
+    if cfg.dataset.name != "gaussian":
         return None
     mu, sigma, n = float(cfg.dataset.mu), float(cfg.dataset.sigma), int(cfg.dataset.dim)
     if cfg.arch.name == "fullrank":
         return fullrank_eigenvalues(cfg.method.name, mu, sigma, float(cfg.gamma)) if n == 1 else None
-    return gaussian_eigenvalues(cfg.method.name, mu, sigma, n, float(cfg.gamma))
+    return gaussian_eigenvalues(cfg.method.name, mu, sigma, n, float(cfg.gamma),
+                                float(cfg.optim.lr))
 
 
 def pairs_or_none(ev) -> list[list[float]] | None:

@@ -62,10 +62,9 @@ def alternating_multipliers(jacobian: np.ndarray, n_g: int, h: float, d_first: b
     return np.linalg.eigvals(F)
 
 
-def alternating_max_stable_step(jacobian: np.ndarray, n_g: int, h_hi: float = 10.0,
-                                **kw) -> float:
-    """Largest h (by a log scan, then bisection) under which the alternating map is stable."""
-    rho = lambda h: np.abs(alternating_multipliers(jacobian, n_g, h, **kw)).max()  # noqa: E731
+def scan_max_stable_step(rho, h_hi: float = 10.0) -> float:
+    """Largest h (by a log scan, then bisection) with spectral radius ``rho(h)`` < 1: the step-size
+    bound of a discrete map that is not I + hJ (alternating, extragradient, optimistic steps)."""
     grid = np.logspace(-8, math.log10(h_hi), 200)
     stable = [rho(h) < 1 for h in grid]
     if not stable[0]:
@@ -78,3 +77,30 @@ def alternating_max_stable_step(jacobian: np.ndarray, n_g: int, h_hi: float = 10
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if rho(mid) < 1 else (lo, mid)
     return float(lo)
+
+
+def alternating_max_stable_step(jacobian: np.ndarray, n_g: int, h_hi: float = 10.0,
+                                **kw) -> float:
+    """Largest h under which the alternating map is stable."""
+    return scan_max_stable_step(
+        lambda h: np.abs(alternating_multipliers(jacobian, n_g, h, **kw)).max(), h_hi)
+
+
+def two_point_multipliers(method: str, jacobian: np.ndarray, h: float) -> np.ndarray:
+    """Eigenvalues of the SGD map of a two-point rule linearized at a rest point, J the Jacobian
+    of the plain (SimGD) field −v: extragradient I + hJ + h²J² (w ↦ w + hF(w + hF(w))), and
+    optimistic's map of the pair (w_k, w_{k−1}), [[I + 2hJ, −hJ], [I, 0]] (docs/methods.md §8)."""
+    n = jacobian.shape[0]
+    eye = np.eye(n)
+    if method == "extragradient":
+        return np.linalg.eigvals(eye + h * jacobian + h * h * jacobian @ jacobian)
+    if method == "optimistic":
+        top = np.hstack([eye + 2 * h * jacobian, -h * jacobian])
+        bottom = np.hstack([eye, np.zeros((n, n))])
+        return np.linalg.eigvals(np.vstack([top, bottom]))
+    raise ValueError(f"method={method!r} is not a two-point rule; allowed: extragradient, optimistic")
+
+
+def two_point_max_stable_step(method: str, jacobian: np.ndarray, h_hi: float = 10.0) -> float:
+    return scan_max_stable_step(
+        lambda h: np.abs(two_point_multipliers(method, jacobian, h)).max(), h_hi)

@@ -43,7 +43,65 @@ class AltGDMethod:
         _check(self.g_steps >= 1, "method.g_steps", self.g_steps, "must be >= 1")
 
 
+@dataclass
+class SGAMethod:
+    name: str = "sga"
+    regularizer_estimate: str = "same_batch"
+    align: bool = False        # Balduzzi et al.'s sign alignment of λ (= gamma)
+    align_eps: float = 0.1
+
+    def __post_init__(self):
+        _one_of("method.regularizer_estimate", self.regularizer_estimate, ("same_batch", "unbiased"))
+        _check(self.align_eps > 0, "method.align_eps", self.align_eps, "must be > 0")
+
+
+@dataclass
+class PenaltyMethod:   # r1, r2: γ·½E‖∇ₓD(x)‖² on real (r1) or generated (r2) samples
+    name: str
+    regularizer_estimate: str = "same_batch"
+
+    def __post_init__(self):
+        _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
+               self.regularizer_estimate, f"method={self.name}'s penalty is a plain batch mean of "
+               "‖∇ₓD‖², already unbiased; use same_batch")
+
+
+@dataclass
+class TwoPointMethod:   # extragradient, optimistic: no regularizer to estimate
+    name: str
+    regularizer_estimate: str = "same_batch"
+
+    def __post_init__(self):
+        _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
+               self.regularizer_estimate, f"method={self.name} has no regularizer to estimate; "
+               "use same_batch")
+
+
+@dataclass
+class CGDMethod:
+    name: str = "cgd"
+    eta: float = 1e-3          # the η inside CGD's local game; conf/method/cgd.yaml sets ${eta}
+    cg_iters: int = 32
+    cg_tol: float = 1e-6
+    regularizer_estimate: str = "same_batch"
+
+    def __post_init__(self):
+        _check(self.eta > 0, "method.eta", self.eta, "must be > 0")
+        _check(self.cg_iters >= 1, "method.cg_iters", self.cg_iters, "must be an integer >= 1")
+        _check(self.cg_tol >= 0, "method.cg_tol", self.cg_tol, "must be >= 0")
+        _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
+               self.regularizer_estimate, "method=cgd solves a linear system built from the batch's "
+               "Hessian blocks: no unbiased estimate of its inverse exists; use same_batch")
+
+
 # --- dataset --------------------------------------------------------------------------------
+@dataclass
+class DiracData:   # Mescheder et al. 2018: real data δ₀, G(z) = φ, D(x) = θx (their θ, ψ)
+    name: str = "dirac"
+    init_phi: float = 1.0      # the generator's start (Mescheder's θ)
+    init_theta: float = 1.0    # the discriminator's start (Mescheder's ψ)
+
+
 @dataclass
 class GaussianData:
     name: str = "gaussian"
@@ -243,7 +301,7 @@ class EMA:
 
 
 METHODS = ("simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d",
-           "gradnorm")
+           "gradnorm", "sga", "extragradient", "optimistic", "r1", "r2", "cgd")
 
 
 @dataclass
@@ -263,7 +321,7 @@ class Analysis:
     mus: list[float] = field(default_factory=lambda: [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 
     def __post_init__(self):
-        _one_of("analysis.mode", self.mode, ("spectrum", "phase"))
+        _one_of("analysis.mode", self.mode, ("spectrum", "phase", "field"))
         _check(self.every >= 0, "analysis.every", self.every, "must be >= 0 (0: off)")
         for key in ("batches", "dense_max", "k", "quadrature_order"):
             _check(getattr(self, key) >= 1, f"analysis.{key}", getattr(self, key), "must be >= 1")
@@ -280,8 +338,11 @@ from gantrain.metrics.defaults import ImageEvalSchema  # noqa: E402
 GROUPS: dict[str, dict[str, type]] = {
     "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
                **{n: SimultaneousMethod for n in
-                  ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")}},
-    "dataset": {"gaussian": GaussianData, "mog": MixtureData, **DATASET_SCHEMAS},
+                  ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")},
+               "sga": SGAMethod, "r1": PenaltyMethod, "r2": PenaltyMethod,
+               "extragradient": TwoPointMethod, "optimistic": TwoPointMethod, "cgd": CGDMethod},
+    "dataset": {"gaussian": GaussianData, "dirac": DiracData, "mog": MixtureData,
+                **DATASET_SCHEMAS},
     "arch": {"mlp": MLPArch, "linear": LinearArch, "fullrank": FullRankArch,
              **{n: ImageArch for n in IMAGE_ARCHS}},
     "loss": {n: Loss for n in LOSS_NAMES},
@@ -303,8 +364,8 @@ SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, 
 # this in step with them).
 TOP_LEVEL_KEYS = frozenset({*GROUPS, *SECTIONS, "gamma", "eta", "steps", "batch_size", "seed",
                             "device", "dtype", "log_every", "checkpoint_every", "keep_last",
-                            "resume", "requeue", "progress", "phase"})
-COMPATIBLE_ARCH = {"gaussian": ("linear", "fullrank"), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
+                            "resume", "requeue", "progress", "phase", "field"})
+COMPATIBLE_ARCH = {"gaussian": ("linear", "fullrank"), "dirac": ("linear",), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 
 
 def _merge(schema: type, section: Any, key: str) -> Any:

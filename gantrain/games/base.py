@@ -53,6 +53,19 @@ class Game:
         d_fake = self.discriminator(self.generator(z))
         return gan_losses(self.loss, d_real, d_fake, mean)
 
+    # The batch expectation of per-sample terms (the grid game: each point's mean, summed).
+    batch_mean: Mean = staticmethod(torch.mean)
+    sample_dims: int = 1   # leading dims of an input batch that index samples (grid game: 2)
+
+    def input_gradient_sq(self, x: torch.Tensor) -> torch.Tensor:
+        """½‖∇ₓD(x)‖² for every sample of ``x`` (the R1/R2 penalty's terms), differentiable in the
+        discriminator's parameters. The samples are constants: the penalty is D's alone. A
+        discriminator with batch norm runs in train mode here too (its statistics move twice)."""
+        x = x.detach().requires_grad_(True)
+        out = self.discriminator(x)
+        (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        return 0.5 * g.square().flatten(self.sample_dims).sum(-1)
+
     def param_norm(self) -> torch.Tensor:
         return torch.sqrt(sum((p.detach() ** 2).sum() for p in self._g_params + self._d_params))
 

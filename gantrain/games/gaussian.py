@@ -71,6 +71,13 @@ class GaussianGame(Game):
         as_t = lambda a: torch.as_tensor(a, device=self.device, dtype=self.dtype)  # noqa: E731
         return as_t(nodes), as_t(weights)
 
+    def quadrature_inputs(self, on: str, order: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+        """The quadrature nodes as real (``on="real"``) or generated samples, and their weights:
+        Σ w h(x) is the exact expectation of h over that distribution (R1/R2 penalties)."""
+        xi, w = self.quadrature(order)
+        x = self.v + self.sigma * xi if on == "real" else self.generator(self.sigma * xi)
+        return x, w
+
     def expected_losses(self, order: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
         """(E L_D, E L_G) at the current parameters by ``order``-point Gauss–Hermite quadrature."""
         xi, w = self.quadrature(order)

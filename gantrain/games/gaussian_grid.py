@@ -63,6 +63,9 @@ class GridDiscriminator(LinearDiscriminator):
 class GaussianGridGame(GaussianGame):
     """``size`` copies of the Gaussian game, all starting at the config's start point."""
 
+    batch_mean = staticmethod(grid_mean)
+    sample_dims = 2
+
     def __init__(self, data_cfg, arch_cfg, loss: str, device: str, dtype: torch.dtype, size: int):
         super().__init__(data_cfg, arch_cfg, loss, device, dtype)
         if size < 1:
@@ -78,6 +81,11 @@ class GaussianGridGame(GaussianGame):
                mean: Mean | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(Σ_k L_D,k, Σ_k L_G,k), L_·,k point k's minibatch loss (or ``mean``'s expectation)."""
         return super().losses(x_real, z, grid_mean if mean is None else mean)
+
+    def input_gradient_sq(self, x: torch.Tensor | Shifted) -> torch.Tensor:
+        """[G, B]: every point's own ∇ₓD_{θ_k}, so shared samples are copied per point first."""
+        x = x.dense() if isinstance(x, Shifted) else x.expand(self.size, *x.shape[-2:])
+        return super().input_gradient_sq(x)
 
     # ``expected_losses`` is inherited: its quadrature weights broadcast over the grid and its
     # weighted sum adds the points' exact expected losses, as ``losses`` adds their batch losses.

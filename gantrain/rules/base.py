@@ -1,9 +1,11 @@
 """The update-rule interface (docs/methods.md §2).
 
 Every rule turns the players' losses into update directions u = (u_φ, u_θ) that the optimizers take
-as if they were gradients. Simultaneous rules (SimGD, ConOpt, JARE and the one-sided variants) differ
-only in which squared-gradient penalty reaches which player, so each is a few declarative lines on
-top of :class:`SimultaneousRule`; AltGD overrides the step itself.
+as if they were gradients. Field rules (:class:`FieldRule`) step from one point with one direction
+u(w): the simultaneous rules (SimGD, ConOpt, JARE and the one-sided variants) differ only in which
+squared-gradient penalty reaches which player, so each is a few declarative lines on top of
+:class:`SimultaneousRule`; SGA, CGD and the gradient penalties R1/R2 write their own ``direction``.
+AltGD, extragradient and optimistic gradient override the step itself.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from gantrain.games.base import Game
 
 Tensors = list[torch.Tensor]
+LossPair = tuple[torch.Tensor, torch.Tensor]   # (L_D, L_G)
 # What penalty a player's direction gets: none; "full" = ∇ R with R = ½‖v‖² (ConOpt);
 # "cross" = ∇ of half the squared norm of the *other* player's gradient (JARE).
 Penalty = Literal["none", "full", "cross"]
@@ -88,6 +91,65 @@ class UpdateRule:
                    rng: torch.Generator) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    # The losses a rule differentiates: the game's own, unless the rule changes them (R1, R2).
+    def losses(self, game: "Game", x_real: torch.Tensor, z: torch.Tensor) -> LossPair:
+        return game.losses(x_real, z)
+
+    def expected_losses(self, game: "Game", order: int) -> LossPair:
+        """The exact expectations (games with ``expected_losses``, e.g. the Gaussian game)."""
+        return game.expected_losses(order)
+
+    # State a resumed run needs beyond parameters and optimizers (e.g. optimistic's last gradient).
+    stateful: ClassVar[bool] = False
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class FieldRule(UpdateRule):
+    """A rule that steps both players from one point with one direction u(w), from one batch
+    (or, with ``uses_halves``, two independent halves of it)."""
+
+    def uses_halves(self) -> bool:
+        return False
+
+    def direction(self, losses: Sequence[LossPair], d_params: Sequence[torch.Tensor],
+                  g_params: Sequence[torch.Tensor], create_graph: bool = False,
+                  zero_sum: bool = False) -> "Direction":
+        raise NotImplementedError
+
+    def train_step(self, game, opt_d, opt_g, batch_size, rng):
+        halves = self.uses_halves()
+        x, z = game.sample_batch(batch_size, rng, parts=2 if halves else 1)
+        if halves:   # this process's rows of each half of the global batch
+            h = x.shape[0] // 2
+            losses = [self.losses(game, x[:h], z[:h]), self.losses(game, x[h:], z[h:])]
+        else:
+            losses = [self.losses(game, x, z)]
+        d_params, g_params = game.d_params(), game.g_params()
+        out = self.direction(losses, d_params, g_params, zero_sum=game.zero_sum)
+        apply(out.u_d, d_params, opt_d)
+        apply(out.u_g, g_params, opt_g)
+        return out.stats
+
+
+class Delegating:
+    """For a rule built on an inner rule (``self._rule``): the training loop swaps ``reduce`` for
+    an all-reduce under torch.distributed, and the inner rule must get it."""
+
+    _rule: UpdateRule
+
+    @property
+    def reduce(self):
+        return self._rule.reduce
+
+    @reduce.setter
+    def reduce(self, fn) -> None:
+        self._rule.reduce = fn
+
 
 def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: torch.optim.Optimizer) -> None:
     for p, u in zip(params, direction):
@@ -95,7 +157,7 @@ def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: torch.optim.O
     opt.step()
 
 
-class SimultaneousRule(UpdateRule):
+class SimultaneousRule(FieldRule):
     """Both players step from the same point with one batch (the papers' estimator).
 
     ``regularizer_estimate``: ``same_batch`` squares the batch gradient (biased by Var/(2B),
@@ -220,16 +282,5 @@ class SimultaneousRule(UpdateRule):
             return g + self.gamma.reshape(-1, *[1] * (g.dim() - 1)) * r
         return torch.add(g, r, alpha=self.gamma)
 
-    def train_step(self, game, opt_d, opt_g, batch_size, rng):
-        halves = self.regularizer_estimate == "unbiased" and self.regularized
-        x, z = game.sample_batch(batch_size, rng, parts=2 if halves else 1)
-        if halves:   # this process's rows of each half of the global batch
-            h = x.shape[0] // 2
-            losses = [game.losses(x[:h], z[:h]), game.losses(x[h:], z[h:])]
-        else:
-            losses = [game.losses(x, z)]
-        d_params, g_params = game.d_params(), game.g_params()
-        out = self.direction(losses, d_params, g_params, zero_sum=game.zero_sum)
-        apply(out.u_d, d_params, opt_d)
-        apply(out.u_g, g_params, opt_g)
-        return out.stats
+    def uses_halves(self) -> bool:
+        return self.regularizer_estimate == "unbiased" and self.regularized

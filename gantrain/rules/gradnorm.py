@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from gantrain.rules.base import SimultaneousRule, UpdateRule, register
+from gantrain.rules.base import Delegating, FieldRule, SimultaneousRule, register
 
 
 class _SurrogateDescent(SimultaneousRule):
@@ -23,7 +23,7 @@ class _SurrogateDescent(SimultaneousRule):
 
 
 @register("gradnorm")
-class GradNorm(UpdateRule):
+class GradNorm(Delegating, FieldRule):
     def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
         super().__init__(gamma, **options)
         zero = (bool((self.gamma == 0).any()) if isinstance(self.gamma, torch.Tensor)
@@ -33,21 +33,12 @@ class GradNorm(UpdateRule):
                              f"gamma={gamma}")
         self._rule = _SurrogateDescent(self.gamma, regularizer_estimate)
 
-    # The training loop swaps ``reduce`` for an all-reduce under torch.distributed: pass it on.
-    @property
-    def reduce(self):
-        return self._rule.reduce
-
-    @reduce.setter
-    def reduce(self, fn) -> None:
-        self._rule.reduce = fn
-
     @property
     def regularizer_estimate(self) -> str:
         return self._rule.regularizer_estimate
 
+    def uses_halves(self) -> bool:
+        return self._rule.uses_halves()
+
     def direction(self, *args, **kwargs):
         return self._rule.direction(*args, **kwargs)
-
-    def train_step(self, game, opt_d, opt_g, batch_size, rng):
-        return self._rule.train_step(game, opt_d, opt_g, batch_size, rng)

@@ -22,7 +22,8 @@ EXPERIMENTS = OPTIONS["experiment"]
 def test_config_groups_are_the_expected_ones():
     assert set(GROUPS) >= {"method", "dataset", "arch", "loss", "optim", "logger", "experiment"}
     assert set(METHODS) == {"simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d",
-                            "jare_g", "jare_d", "gradnorm"}
+                            "jare_g", "jare_d", "gradnorm", "sga", "extragradient", "optimistic",
+                            "r1", "r2", "cgd"}
     assert {"sgd", "adam", "rmsprop", "rmsprop_tf"} <= set(OPTIONS["optim"])
     assert {"standard", "minimax", "wgan", "hinge"} <= set(OPTIONS["loss"])
     assert {"gaussian_mu2", "gaussian_mu4", "gaussian_mu6", "gaussian_sigma05", "mog_r2",

@@ -1,0 +1,53 @@
+"""`extragradient` (Korpelevich 1976; Gidel et al. 2019), docs/methods.md §8.
+
+One step looks ahead and then steps from where it started:
+
+    w_{k+½} = w_k − η v(w_k),    w_{k+1} = w_k − η v(w_{k+½}),
+
+v the plain simultaneous gradient, each of the two gradients on its own fresh batch (the stochastic
+extragradient of Gidel et al.). Both half-steps go through the optimizers, so a stateful optimizer
+(Adam, RMSProp) updates its statistics twice per step, as Gidel et al.'s Extra-Adam does. With SGD
+the map is exactly the one above: `gantrain-analyze` gives its multipliers 1 + ηλ + η²λ² (λ the
+eigenvalues of the SimGD field's Jacobian) and its equivalent field, whose Jacobian is J + ηJ².
+"""
+from __future__ import annotations
+
+import torch
+
+from gantrain.rules.base import Delegating, UpdateRule, apply, register
+from gantrain.rules.simgd import SimGD
+
+
+class TwoPointRule(Delegating, UpdateRule):
+    """A rule that combines plain gradients taken at two points (this step's and another)."""
+
+    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
+        super().__init__(gamma, **options)
+        if regularizer_estimate != "same_batch":
+            raise ValueError(f"method={self.name} has no regularizer to estimate; "
+                             f"method.regularizer_estimate={regularizer_estimate!r} is not allowed")
+        self._rule = SimGD()
+
+    def plain(self, game, batch_size, rng):
+        """v at the current point on a fresh batch (reduced under torch.distributed)."""
+        x, z = game.sample_batch(batch_size, rng)
+        return self._rule.direction([self.losses(game, x, z)], game.d_params(), game.g_params(),
+                                    zero_sum=game.zero_sum)
+
+
+@register("extragradient")
+class Extragradient(TwoPointRule):
+    def train_step(self, game, opt_d, opt_g, batch_size, rng):
+        d_params, g_params = game.d_params(), game.g_params()
+        start = [p.detach().clone() for p in (*d_params, *g_params)]
+        look = self.plain(game, batch_size, rng)
+        apply(look.u_d, d_params, opt_d)          # to w_{k+½}
+        apply(look.u_g, g_params, opt_g)
+        out = self.plain(game, batch_size, rng)   # v(w_{k+½})
+        with torch.no_grad():
+            for p, s in zip((*d_params, *g_params), start):
+                p.copy_(s)
+        apply(out.u_d, d_params, opt_d)           # from w_k
+        apply(out.u_g, g_params, opt_g)
+        return {**out.stats, "lookahead_grad_norm_d": look.stats["grad_norm_d"],
+                "lookahead_grad_norm_g": look.stats["grad_norm_g"]}
