@@ -120,7 +120,8 @@ def write_factors_vs_mu(cfg: DictConfig, out_dir: Path) -> dict:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Every check that can run before any work: the shared schemas, and the phase diagram's."""
+    """Every check that can run before any work: the shared schemas, and the phase diagram's or
+    the field plots'."""
     from gantrain.config import validate
 
     validate(cfg)
@@ -129,6 +130,11 @@ def check_config(cfg: DictConfig) -> None:
 
         _check_cfg(cfg)
         PhaseSettings.from_cfg(cfg)
+    elif cfg.analysis.mode == "field":
+        from gantrain.analysis.field import FieldSettings, check_cfg
+
+        check_cfg(cfg)
+        FieldSettings.from_cfg(cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="analyze")
@@ -139,6 +145,9 @@ def _main(cfg: DictConfig) -> None:
         if cfg.analysis.mode == "phase":
             from gantrain.analysis.phase import run_phase_diagram
             run_phase_diagram(cfg, out_dir)
+        elif cfg.analysis.mode == "field":
+            from gantrain.analysis.field import run_field
+            run_field(cfg, out_dir)
         else:
             run_analysis(cfg, out_dir)
     except ConfigError as e:

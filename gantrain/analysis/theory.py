@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "gradnorm")
+CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "gradnorm", "r1", "r2", "extragradient",
+               "optimistic")
 # arch=fullrank, n = 1: every simultaneous rule (see ``fullrank_eigenvalues``)
 FULLRANK_CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "conopt", "conopt_g", "conopt_d",
                         "gradnorm")
@@ -15,12 +16,20 @@ def _roots(a: float, b: float, c: float) -> list[complex]:
     return [(-b + d) / (2 * a), (-b - d) / (2 * a)]
 
 
-def gaussian_eigenvalues(method: str, mu: float, sigma: float, n: int, gamma: float):
+def gaussian_eigenvalues(method: str, mu: float, sigma: float, n: int, gamma: float,
+                        lr: float = 0.0):
     """Theorems 1–3: the eigenvalues of the method's Jacobian, or None where there is no closed
-    form (ConOpt: see ``simgd_jacobian``)."""
+    form (ConOpt: see ``simgd_jacobian``). R1 and R2 add γθ to u_θ (∇ₓθᵀx = θ on every sample):
+    Theorem 1 with s → s + 2γ. Extragradient and optimistic: the equivalent field's λ + lr·λ² of
+    Theorem 1's λ (docs/methods.md §8)."""
     s2, b2 = sigma**2, sigma**2 + mu**2
+    if method in ("extragradient", "optimistic"):
+        lam = gaussian_eigenvalues("simgd", mu, sigma, n, gamma)
+        return lam + lr * lam**2
     if method == "simgd":            # Theorem 1: (−s ± √(s² − 4))/4
         small, big = _roots(4, 2 * s2, 1), _roots(4, 2 * b2, 1)
+    elif method in ("r1", "r2"):
+        small, big = _roots(4, 2 * s2 + 4 * gamma, 1), _roots(4, 2 * b2 + 4 * gamma, 1)
     elif method in ("jare_g", "jare_d"):   # Theorem 2: s → s + γ/2
         small, big = _roots(4, 2 * s2 + gamma, 1), _roots(4, 2 * b2 + gamma, 1)
     elif method == "jare":           # Theorem 3
@@ -63,3 +72,51 @@ def fullrank_eigenvalues(method: str, mu: float, sigma: float, gamma: float):
         return None
     b, c = coeffs[method]
     return np.array(_roots(1, b, c))
+
+
+# --- DiracGAN (Mescheder, Geiger & Nowozin 2018) ------------------------------------------------
+DIRAC_CLOSED_FORM = ("simgd", "altgd", "conopt", "jare", "sga", "conopt_g", "conopt_d", "jare_g",
+                     "jare_d", "gradnorm", "r1", "r2", "extragradient", "optimistic", "cgd")
+
+
+def dirac_eigenvalues(method: str, gamma: float, lr: float):
+    """The eigenvalues of the Jacobian of −u at the DiracGAN's equilibrium (φ, θ) = (0, 0), or None
+    for a method without a closed form here. ``lr`` enters extragradient, optimistic and CGD only.
+
+    −u_simgd = σ(θφ)·(θ, −φ) (minimax; the non-saturating loss agrees to first order), so with
+    a = f′(0) = ½ the SimGD Jacobian is M = [[0, a], [−a, 0]] in (φ, θ) order: ±ia. At the
+    equilibrium v = 0, so a regularizer's Jacobian keeps only first derivatives of v:
+
+    - altgd: the field is SimGD's (its alternating multipliers are another matter);
+    - conopt M − γMᵀM = M − γa²I; jare the same (M's diagonal blocks are 0, so its cross terms are
+      all of MᵀM); sga u = v + γAᵀv, A the antisymmetric part of ∂v/∂w = −M, which is all of it:
+      M − γMᵀM again (``align``'s sign is + at a rest point, where the alignment term is ε > 0);
+    - conopt_g, jare_g (−γa² in the φ row only), conopt_d, jare_d (θ row): λ² + γa²λ + a² = 0;
+    - gradnorm −γMᵀM = −γa²I;
+    - r1, r2: ∇ₓD = θ on every sample, so the penalty γθ²/2 adds −γ to the θθ entry:
+      λ² + γλ + a² = 0, λ = −γ/2 ± √(γ²/4 − a²);
+    - extragradient steps exactly w − lr·u(w − lr·u(w)): its field's Jacobian is M + lr·M²,
+      λ + lr·λ² = −lr·a² ± ia; optimistic's multipliers solve μ² − (1 + 2lr·λ)μ + lr·λ = 0, the
+      same to first order in lr, so the same equivalent field is given;
+    - cgd with η = lr (Schäfer & Anandkumar's step; ``method.eta`` follows ``eta``):
+      u = (I + lr·H_off)⁻¹v, H_off the off-diagonal blocks of ∂v/∂w, here all of −M, so the
+      field's Jacobian is (I − lr·M)⁻¹M: λ/(1 − lr·λ) = (−lr·a² ± ia)/(1 + lr²a²).
+    """
+    a = 0.5
+    g = float(gamma)
+    rot = np.array([1j * a, -1j * a])
+    if method in ("simgd", "altgd"):
+        return rot
+    if method in ("conopt", "jare", "sga"):
+        return rot - g * a * a
+    if method in ("conopt_g", "conopt_d", "jare_g", "jare_d"):
+        return np.array(_roots(1, g * a * a, a * a))
+    if method == "gradnorm":
+        return np.array([-g * a * a, -g * a * a], dtype=complex)
+    if method in ("r1", "r2"):
+        return np.array(_roots(1, g, a * a))
+    if method in ("extragradient", "optimistic"):
+        return rot + lr * rot**2
+    if method == "cgd":
+        return rot / (1 - lr * rot)
+    return None

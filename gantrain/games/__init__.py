@@ -6,7 +6,7 @@ import torch
 from gantrain.games.base import Game
 
 IMAGE_DATASETS = ("cifar10", "celeba", "imagenet", "fake_images")
-DATASETS = ("mog", "gaussian", *IMAGE_DATASETS)
+DATASETS = ("mog", "gaussian", "dirac", *IMAGE_DATASETS)
 
 
 def build_game(cfg, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Game:
@@ -14,6 +14,9 @@ def build_game(cfg, device: str = "cpu", dtype: torch.dtype = torch.float32) -> 
     if name == "gaussian":
         from gantrain.games.gaussian import GaussianGame
         return GaussianGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype)
+    if name == "dirac":
+        from gantrain.games.dirac import DiracGame
+        return DiracGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype)
     if name == "mog":
         from gantrain.games.mog import MixtureGame
         return MixtureGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype, cfg.eval)
