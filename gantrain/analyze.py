@@ -48,7 +48,8 @@ def format_table(result: dict) -> str:
         rows.append(line)
     fmt = lambda x: "n/a" if x is None else f"{x:.6g}"  # noqa: E731
     tail = [f"zeta (phase factor) {fmt(result['zeta'])}   tau (conditioning) {fmt(result['tau'])}",
-            f"max stable lr (Lemma 4) {fmt(result['max_stable_lr'])}   lr {result['lr']:g} -> "
+            f"max stable lr ({'spectral radius of the map' if 'multipliers' in result else 'Lemma 4'}) "
+            f"{fmt(result['max_stable_lr'])}   lr {result['lr']:g} -> "
             f"{'stable' if result['stable'] else 'UNSTABLE'}"]
     if result.get("iterations_lower_bound"):
         b = result["iterations_lower_bound"]

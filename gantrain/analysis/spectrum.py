@@ -10,8 +10,9 @@ import torch
 from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eigenvalues
 from gantrain.analysis.stability import (alternating_max_stable_step, alternating_multipliers,
                                          conditioning_factor, iteration_lower_bounds,
-                                         max_stable_step, phase_factor, two_point_max_stable_step,
-                                         two_point_multipliers)
+                                         max_stable_step, phase_factor, scan_max_stable_step,
+                                         two_point_max_stable_step, two_point_multipliers,
+                                         two_point_multipliers_of_eigenvalues)
 from gantrain.analysis.theory import dirac_eigenvalues, fullrank_eigenvalues, gaussian_eigenvalues
 from gantrain.config import ConfigError
 from gantrain.errors import first_line
@@ -114,22 +115,24 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     lr = float(cfg.optim.lr)
     two_point = cfg.method.name in ("extragradient", "optimistic")
     if two_point:
-        if J is None:
-            raise ConfigError(f"method={cfg.method.name}: its map's spectrum needs the dense "
-                              f"Jacobian; this model has {n} parameters > analysis.dense_max="
-                              f"{int(a.dense_max)}")
-        # the equivalent field (both rules, to first order in lr): Jacobian J + lr·J²
+        # the equivalent field (both rules, to first order in lr): Jacobian J + lr·J², whose
+        # eigenvalues are λ + lr·λ² (for a top-k spectrum: of the k eigenvalues found)
         result["plain_eigenvalues"] = result["eigenvalues"]
-        ev = np.linalg.eigvals(J + lr * J @ J)
+        plain = ev
+        ev = plain + lr * plain**2 if J is None else np.linalg.eigvals(J + lr * J @ J)
         result["eigenvalues"] = pairs(ev)
         result["field"] = "equivalent field J + lr·J² (J: the SimGD field's Jacobian)"
     result["theory_eigenvalues"] = pairs_or_none(theory_eigenvalues(cfg, point))
     zeta, tau = phase_factor(ev), conditioning_factor(ev)
     result["zeta"], result["tau"] = _finite(zeta), _finite(tau)
     if two_point:
-        mult = two_point_multipliers(cfg.method.name, J, lr)
+        if J is None:
+            of = lambda h: two_point_multipliers_of_eigenvalues(cfg.method.name, plain, h)  # noqa: E731
+            mult, h_max = of(lr), scan_max_stable_step(lambda h: np.abs(of(h)).max())
+        else:
+            mult = two_point_multipliers(cfg.method.name, J, lr)
+            h_max = two_point_max_stable_step(cfg.method.name, J)
         result["multipliers"] = pairs(mult)
-        h_max = two_point_max_stable_step(cfg.method.name, J)
         stable = bool(np.abs(mult).max() < 1)
     elif cfg.method.name == "altgd" and J is not None:
         opts = dict(d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),

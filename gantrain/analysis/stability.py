@@ -62,20 +62,25 @@ def alternating_multipliers(jacobian: np.ndarray, n_g: int, h: float, d_first: b
     return np.linalg.eigvals(F)
 
 
-def scan_max_stable_step(rho, h_hi: float = 10.0) -> float:
+def scan_max_stable_step(rho, h_hi: float = 10.0, tol: float = 1e-12) -> float:
     """Largest h (by a log scan, then bisection) with spectral radius ``rho(h)`` < 1: the step-size
-    bound of a discrete map that is not I + hJ (alternating, extragradient, optimistic steps)."""
+    bound of a discrete map that is not I + hJ (alternating, extragradient, optimistic steps).
+
+    A contraction of order h² (e.g. extragradient on a rotation, ρ² = 1 − h²/4 + h⁴/16) rounds to
+    ρ = 1 at the tiniest steps, so the stable interval starts at the first grid point with ρ < 1
+    and ends where ρ exceeds 1 by more than rounding (``tol``)."""
     grid = np.logspace(-8, math.log10(h_hi), 200)
-    stable = [rho(h) < 1 for h in grid]
-    if not stable[0]:
+    radii = [rho(h) for h in grid]
+    if not any(r < 1 for r in radii):
         return 0.0
-    if all(stable):
+    first = next(i for i, r in enumerate(radii) if r < 1)
+    bad = [i for i in range(first, len(grid)) if radii[i] > 1 + tol]
+    if not bad:
         return float(grid[-1])
-    i = stable.index(False)
-    lo, hi = grid[i - 1], grid[i]
+    lo, hi = grid[bad[0] - 1], grid[bad[0]]
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if rho(mid) < 1 else (lo, mid)
+        lo, hi = (mid, hi) if rho(mid) <= 1 + tol else (lo, mid)
     return float(lo)
 
 
@@ -98,6 +103,19 @@ def two_point_multipliers(method: str, jacobian: np.ndarray, h: float) -> np.nda
         top = np.hstack([eye + 2 * h * jacobian, -h * jacobian])
         bottom = np.hstack([eye, np.zeros((n, n))])
         return np.linalg.eigvals(np.vstack([top, bottom]))
+    raise ValueError(f"method={method!r} is not a two-point rule; allowed: extragradient, optimistic")
+
+
+def two_point_multipliers_of_eigenvalues(method: str, eigenvalues, h: float) -> np.ndarray:
+    """The same multipliers from J's eigenvalues λ alone (both maps are polynomials in J):
+    1 + hλ + h²λ², or the roots of μ² − (1 + 2hλ)μ + hλ = 0. For a top-k spectrum of a large J."""
+    lam = _ev(eigenvalues)
+    if method == "extragradient":
+        return 1 + h * lam + (h * lam) ** 2
+    if method == "optimistic":
+        b, c = 1 + 2 * h * lam, h * lam
+        d = np.sqrt(b * b - 4 * c + 0j)
+        return np.concatenate([(b + d) / 2, (b - d) / 2])
     raise ValueError(f"method={method!r} is not a two-point rule; allowed: extragradient, optimistic")
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from gantrain.errors import ConfigError
 from gantrain.rules.base import Direction, FieldRule, grads, identity, norm, register
 
 DENSE_MAX = 4000   # generator parameters up to which a differentiable (dense) solve is allowed
@@ -182,7 +183,7 @@ class CGD(FieldRule):
         sizes = [t.numel() for t in like]
         n = sum(sizes)
         if n > DENSE_MAX:
-            raise ValueError(f"method=cgd: the Jacobian of its field is taken through a dense "
+            raise ConfigError(f"method=cgd: the Jacobian of its field is taken through a dense "
                              f"solve, for at most {DENSE_MAX} generator parameters; this model "
                              f"has {n}")
         ref = b[0]
