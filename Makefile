@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants
+.PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
 
 # Paper reproduction: each target runs its sweep (sweeps/<name>.yaml), then gantrain-report.
 # QUICK=1 shrinks every grid (fewer steps and samples, one seed); SWEEP_ARGS adds overrides;
@@ -74,6 +74,20 @@ spectra:  ## every rule's spectrum at the Gaussian equilibrium (gantrain-analyze
 
 table1:  ## JARE Table 1: CIFAR-10 settings A-F x GAN/SN-GAN/ConOpt/JARE x seeds (QUICK=1: fake_images)
 	$(call sweep,gantrain,table1,$(TABLE1_QUICK))
+
+# The zoo: every registered rule (sorted(gantrain.rules.RULES), read when the target runs, so rules
+# added later join) on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2 over 3 seeds, and each
+# rule's (lr, gamma) phase diagram at mu 2/4/6, in ZOO_JOBS worker processes (one torch thread
+# each); then one report. Finished runs are kept: a rerun after adding a rule trains only that
+# rule. SWEEP_ARGS adds gantrain overrides to every training run, ZOO_PHASE_ARGS gantrain-analyze
+# overrides to the diagrams, ZOO_ARGS options of `zoo run` (e.g. --parts dirac,phase --seeds 0).
+ZOO_JOBS       ?= 2
+ZOO_PHASE_ARGS ?=
+ZOO_ARGS       ?=
+zoo:  ## every rule on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2, 3 seeds, with phase diagrams; one report
+	$(BIN)/python -m gantrain.report.zoo run $(RUNS)/zoo --jobs $(ZOO_JOBS) $(if $(filter 1,$(QUICK)),--quick) \
+	  $(ZOO_ARGS) --phase-args "$(ZOO_PHASE_ARGS)" $(SWEEP_ARGS)
+	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo
 
 numerics:  ## Numerics of GANs Figs. 6-14: arch x method, objective, dense D, ResNet DC-GAN, gamma, lr (QUICK=1: fake_images)
 	$(call sweep,gantrain,numerics,$(NUMERICS_QUICK))

@@ -146,6 +146,69 @@ MUTANTS = [
            "the CRC check is skipped: torch.load reads a flipped byte in tensor data without "
            "complaint, so a corrupt checkpoint resumes with wrong weights",
            ("tests/test_checkpoint.py", "-k", "unreadable")),
+    Mutant("sga-adjustment-flipped", "gantrain/rules/sga.py",
+           "0.5 * (a - b) for a, b in zip(jt, jv)", "0.5 * (b - a) for a, b in zip(jt, jv)",
+           "SGA adds ½(J − Jᵀ)ξ instead of Aᵀξ = ½(Jᵀ − J)ξ: the adjustment pushes along the "
+           "rotation instead of against it",
+           ("tests/rules/test_zoo_rules.py", "-k", "sga")),
+    Mutant("sga-unbiased-same-half", "gantrain/rules/sga.py",
+           "c = xis[m - 1 - i]", "c = xis[i]",
+           "SGA's unbiased estimate pairs each half-batch's Jacobian with its own ξ: "
+           "½(J_Aξ_A + J_Bξ_B), biased again",
+           ("tests/rules/test_zoo_rules.py", "-k", "sga_unbiased")),
+    Mutant("cgd-eta-not-squared", "gantrain/rules/cgd.py",
+           "eta2 = eta * eta", "eta2 = eta",
+           "CGD's system matrix I − ηAB instead of I − η²AB",
+           ("tests/rules/test_zoo_rules.py", "-k", "cgd")),
+    Mutant("cgd-grid-shared-inner-products", "gantrain/rules/cgd.py",
+           "return sum((x * y).flatten(1).sum(1) for x, y in zip(a, b))",
+           "return sum((x * y).sum() for x, y in zip(a, b)).expand(a[0].shape[0])",
+           "a grid of η runs one CG over all points (global inner products): converged, the same "
+           "solution, but every truncated iterate mixes the points",
+           ("tests/rules/test_zoo_rules.py", "-k", "cgd_grid")),
+    Mutant("cgd-lemma4-fixed-eta", "gantrain/analysis/phase.py",
+           '{**options, "eta": h}', "options",
+           "the phase diagram's CGD bound takes the config's η for every step size h instead of "
+           "η = h, whose field it is",
+           ("tests/analysis/test_phase_zoo.py", "-k", "lemma4")),
+    Mutant("phase-grid-cgd-config-eta", "gantrain/analysis/phase.py",
+           '    if "eta" in options:   # CGD\'s η is the step size: each point\'s own\n'
+           '        options["eta"] = lrs\n', "",
+           "a CGD phase diagram solves every point's local game with the config's method.eta "
+           "instead of the point's own step size",
+           ("tests/analysis/test_phase_zoo.py", "-k", "follows and cgd")),
+    Mutant("r1-on-generated-samples", "gantrain/rules/r1.py",
+           'on = "real"', 'on = "fake"',
+           "R1 averages ‖∇ₓD‖² over generated samples: it is R2",
+           ("tests/rules/test_zoo_rules.py", "-k", "r1_r2")),
+    Mutant("gradient-penalty-no-half", "gantrain/games/base.py",
+           "return 0.5 * g.square().flatten(self.sample_dims).sum(-1)",
+           "return g.square().flatten(self.sample_dims).sum(-1)",
+           "R1/R2 penalize ‖∇ₓD‖² instead of ½‖∇ₓD‖²: twice the weight γ",
+           ("tests/rules/test_zoo_rules.py", "-k", "r1_r2")),
+    Mutant("extragradient-one-batch", "gantrain/rules/extragradient.py",
+           "        look = self.plain(game, batch_size, rng)\n",
+           "        state = rng.get_state()\n        look = self.plain(game, batch_size, rng)\n"
+           "        rng.set_state(state)\n",
+           "extragradient's look-ahead and its step use the same batch instead of two fresh ones",
+           ("tests/rules/test_zoo_rules.py", "-k", "extragradient_step")),
+    Mutant("optimistic-no-memory", "gantrain/rules/optimistic.py",
+           "u_d = [2 * v - p for v, p in zip(out.u_d, prev_d)]\n"
+           "        u_g = [2 * v - p for v, p in zip(out.u_g, prev_g)]",
+           "u_d = list(out.u_d)\n        u_g = list(out.u_g)",
+           "optimistic steps with v_k instead of 2v_k − v_{k−1}: plain SimGD",
+           ("tests/rules/test_zoo_rules.py", "-k", "optimistic_steps")),
+    Mutant("optimistic-state-not-restored", "gantrain/rules/optimistic.py",
+           "self.previous = None if d is None else ([t.clone() for t in d], [t.clone() for t in g])",
+           "self.previous = None",
+           "a resumed optimistic run forgets its last gradient: its first step takes v alone "
+           "and the run leaves the uninterrupted trajectory",
+           ("tests/rules/test_zoo_rules.py", "-k", "optimistic_resume")),
+    Mutant("optimistic-companion-sign", "gantrain/analysis/stability.py",
+           "top = np.hstack([eye + 2 * h * jacobian, -h * jacobian])",
+           "top = np.hstack([eye + 2 * h * jacobian, h * jacobian])",
+           "optimistic's multipliers from [[I + 2hJ, +hJ], [I, 0]]: the memory term's sign lost",
+           ("tests/rules/test_zoo_rules.py", "-k", "two_point")),
 ]
 
 

@@ -1,5 +1,5 @@
 """Update fields of the DiracGAN over the (φ, θ) plane, with trajectories (`analysis.mode=field`),
-as in Mescheder, Geiger & Nowozin 2018's Fig. 1 (docs/experiments.md, DiracGAN).
+as in Mescheder, Geiger & Nowozin 2018's Fig. 1 (docs/experiments.md §G).
 
 The vector drawn at a point w for a method is what the method really does there: (w′ − w)/lr,
 w′ the result of ONE ``rule.train_step`` from w with plain SGD at lr (``torch.optim.SGD``), the rule

@@ -192,6 +192,9 @@ def classify(result: GridResult, tol: float) -> list[str]:
 
 
 # --- Lemma 4 -----------------------------------------------------------------------------------
+_NO_GAMMA_BOUNDS: dict[tuple, float] = {}   # the bound of a rule without γ, per game and options
+
+
 def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
     """For each γ, the largest stable lr of the expected field at the equilibrium (Lemma 4). Rules
     whose SGD step is not I + lr·J take the spectral radius of their own map: AltGD's alternating
@@ -216,11 +219,15 @@ def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
                               zero_sum=game.zero_sum).numpy()
 
     if name in ("altgd", "extragradient", "optimistic", "cgd"):   # no γ: one bound for all
-        if name == "cgd":
+        key = (name, float(cfg.dataset.mu), float(cfg.dataset.sigma), int(cfg.dataset.dim),
+               cfg.arch.name, cfg.loss.name, order, repr(sorted(options.items())))
+        if key in _NO_GAMMA_BOUNDS:
+            return [_NO_GAMMA_BOUNDS[key] for _ in gammas]
+        if name == "cgd":   # a Jacobian (through a dense solve) per step size: a coarser scan
             eye = np.eye(sum(p.numel() for p in (*d_params, *g_params)))
             rho = lambda h: np.abs(np.linalg.eigvals(  # noqa: E731
                 eye + h * jacobian(build_rule("cgd", 0.0, {**options, "eta": h})))).max()
-            bound = scan_max_stable_step(rho)
+            bound = scan_max_stable_step(rho, num=60)
         else:
             J = jacobian(build_rule("simgd", 0.0, {}))
             if name == "altgd":
@@ -230,6 +237,7 @@ def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
                     g_steps=int(cfg.method.g_steps))
             else:
                 bound = two_point_max_stable_step(name, J)
+        _NO_GAMMA_BOUNDS[key] = bound
         return [bound for _ in gammas]
     return [max_stable_step(np.linalg.eigvals(jacobian(build_rule(name, float(g), options))))
             for g in gammas]

@@ -62,25 +62,26 @@ def alternating_multipliers(jacobian: np.ndarray, n_g: int, h: float, d_first: b
     return np.linalg.eigvals(F)
 
 
-def scan_max_stable_step(rho, h_hi: float = 10.0, tol: float = 1e-12) -> float:
-    """Largest h (by a log scan, then bisection) with spectral radius ``rho(h)`` < 1: the step-size
-    bound of a discrete map that is not I + hJ (alternating, extragradient, optimistic steps).
+def scan_max_stable_step(rho, h_hi: float = 10.0, tol: float = 1e-12, num: int = 200) -> float:
+    """Largest h (by a log scan, then bisection) with spectral radius ``rho(h)`` < 1 − ``tol``: the
+    step-size bound of a discrete map that is not I + hJ (alternating, two-point, CGD steps).
 
-    A contraction of order h² (e.g. extragradient on a rotation, ρ² = 1 − h²/4 + h⁴/16) rounds to
-    ρ = 1 at the tiniest steps, so the stable interval starts at the first grid point with ρ < 1
-    and ends where ρ exceeds 1 by more than rounding (``tol``)."""
-    grid = np.logspace(-8, math.log10(h_hi), 200)
-    radii = [rho(h) for h in grid]
-    if not any(r < 1 for r in radii):
+    ``tol`` separates contraction from rounding: a contraction of order h² (extragradient on a
+    rotation, ρ² = 1 − h²/4 + h⁴/16) rounds to ρ = 1 at the tiniest steps, so the stable interval
+    starts at the first grid point that contracts; a map that only preserves norms (AltGD on a
+    bilinear game, |μ| = 1) never contracts and gets 0."""
+    grid = np.logspace(-8, math.log10(h_hi), num)
+    stable = [rho(h) < 1 - tol for h in grid]
+    if not any(stable):
         return 0.0
-    first = next(i for i, r in enumerate(radii) if r < 1)
-    bad = [i for i in range(first, len(grid)) if radii[i] > 1 + tol]
-    if not bad:
+    first = stable.index(True)
+    if all(stable[first:]):
         return float(grid[-1])
-    lo, hi = grid[bad[0] - 1], grid[bad[0]]
+    i = stable.index(False, first)
+    lo, hi = grid[i - 1], grid[i]
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if rho(mid) <= 1 + tol else (lo, mid)
+        lo, hi = (mid, hi) if rho(mid) < 1 - tol else (lo, mid)
     return float(lo)
 
 

@@ -1,4 +1,4 @@
-"""The DiracGAN of Mescheder, Geiger & Nowozin 2018 (docs/experiments.md, DiracGAN).
+"""The DiracGAN of Mescheder, Geiger & Nowozin 2018 (docs/experiments.md §G).
 
 Real data δ₀, G_φ(z) = φ, D_θ(x) = θ·x (Mescheder's θ and ψ are gantrain's φ and θ), so
 L_D = softplus(−D(0)) + softplus(θφ) = log 2 + softplus(θφ). With the minimax loss (their f(t) =

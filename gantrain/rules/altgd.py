@@ -10,6 +10,7 @@ from gantrain.rules.base import UpdateRule, apply, grads, norm, register
 
 @register("altgd")
 class AltGD(UpdateRule):
+    uses_gamma = False
     def __init__(self, gamma: float = 0.0, d_first: bool = True, d_steps: int = 1,
                  g_steps: int = 1, **options):
         super().__init__(gamma, **options)

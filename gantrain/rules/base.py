@@ -79,6 +79,7 @@ class UpdateRule:
 
     name: ClassVar[str]
     reduce = staticmethod(identity)
+    uses_gamma: ClassVar[bool] = True   # False: the rule has no γ (phase diagrams need one column)
 
     def __init__(self, gamma: float = 0.0, **options):
         if options:

@@ -39,6 +39,7 @@ def _nz(ts, like):
 
 @register("cgd")
 class CGD(FieldRule):
+    uses_gamma = False
     def __init__(self, gamma: float = 0.0, eta: float = 1e-3, cg_iters: int = 32,
                  cg_tol: float = 1e-6, regularizer_estimate: str = "same_batch", **options):
         super().__init__(gamma, **options)

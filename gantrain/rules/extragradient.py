@@ -37,6 +37,7 @@ class TwoPointRule(Delegating, UpdateRule):
 
 @register("extragradient")
 class Extragradient(TwoPointRule):
+    uses_gamma = False
     def train_step(self, game, opt_d, opt_g, batch_size, rng):
         d_params, g_params = game.d_params(), game.g_params()
         start = [p.detach().clone() for p in (*d_params, *g_params)]

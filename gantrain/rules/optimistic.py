@@ -19,6 +19,7 @@ from gantrain.rules.extragradient import TwoPointRule
 
 @register("optimistic")
 class Optimistic(TwoPointRule):
+    uses_gamma = False
     stateful = True
 
     def __init__(self, *args, **kwargs):
