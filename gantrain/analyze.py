@@ -93,7 +93,7 @@ def run_analysis(cfg: DictConfig, out_dir: Path) -> dict:
 def write_factors_vs_mu(cfg: DictConfig, out_dir: Path) -> dict:
     """ζ and τ at the equilibrium against the data mean μ (`analysis.mus`): App. B's question of
     how the data itself (e^{2v} for arch=fullrank, β² = σ² + μ² for linear) sets both factors."""
-    from gantrain.analysis.plots import METHOD_COLORS, _save
+    from gantrain.analysis.plots import METHOD_COLORS, save_figure
     from gantrain.config.schema import Analysis
     from gantrain.plots import pyplot
     from gantrain.tracking import write_json
@@ -115,7 +115,7 @@ def write_factors_vs_mu(cfg: DictConfig, out_dir: Path) -> dict:
         positive = all(y > 0 for y in ys if y == y)   # NaN (∞ factor) drawn as a gap
         ax.set(xlabel="μ (data mean)", ylabel=name, yscale="log" if positive else "linear")
         ax.legend(fontsize=8)
-    _save(plt, fig, out_dir / "factors_vs_mu.png",
+    save_figure(plt, fig, out_dir / "factors_vs_mu.png",
           f"gaussian, arch={cfg.arch.name}, σ = {cfg.dataset.sigma:g}, γ = {cfg.gamma:g}, equilibrium")
     return out
 

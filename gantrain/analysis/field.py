@@ -232,6 +232,7 @@ def compute_fields(cfg, s: FieldSettings) -> dict:
 def plot_fields(data: dict, path: Path) -> Path:
     """One panel per method: streamlines of the field, the trajectories, the equilibrium."""
     from gantrain.analysis.plots import METHOD_COLORS
+    from gantrain.analysis.plots import save_figure
     from gantrain.plots import pyplot
 
     plt = pyplot()
@@ -262,12 +263,7 @@ def plot_fields(data: dict, path: Path) -> Path:
         ax.set_title(f"{m}: {label}", fontsize=9)
     fig.suptitle(f"DiracGAN ({data['loss']}), lr {data['lr']:g}, γ {data['gamma']:g}, "
                  f"{data['steps']} steps", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path, "")
 
 
 # --- the command -------------------------------------------------------------------------------

@@ -258,6 +258,7 @@ def plot_phase(data: dict, path: Path) -> Path:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    from gantrain.analysis.plots import save_figure
     from gantrain.plots import pyplot
 
     plt = pyplot()
@@ -281,12 +282,7 @@ def plot_phase(data: dict, path: Path) -> Path:
                      label=f"{c} ({data['counts'][c]})") for c in CLASSES]
     handles.append(Line2D([], [], color="k", lw=2, label="Lemma 4 bound (expected field)"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path, "")
 
 
 # --- the command -------------------------------------------------------------------------------

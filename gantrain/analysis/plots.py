@@ -15,7 +15,8 @@ METHOD_COLORS = {"simgd": "tab:blue", "altgd": "tab:cyan", "conopt": "tab:red", 
                  "cgd": "black"}
 
 
-def _save(plt, fig, path: Path, title: str) -> Path:
+def save_figure(plt, fig, path: Path, title: str) -> Path:
+    """Title (if any), tight layout, write (making the folder), close."""
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -41,7 +42,7 @@ def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str 
             ax.scatter(th[:, 0], th[:, 1], s=60, facecolors="none", edgecolors="k", label="theorem")
             ax.legend(fontsize=7, loc="best")
         ax.set(title=method, xlabel="Re λ", ylabel="Im λ")
-    return _save(plt, fig, path, title)
+    return save_figure(plt, fig, path, title)
 
 
 def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = "") -> Path:
@@ -56,4 +57,4 @@ def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = 
         if np.nanmin(ys) > 0:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    return _save(plt, fig, path, title)
+    return save_figure(plt, fig, path, title)

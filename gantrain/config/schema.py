@@ -55,25 +55,21 @@ class SGAMethod:
         _check(self.align_eps > 0, "method.align_eps", self.align_eps, "must be > 0")
 
 
+# Why a rule has no estimate but same_batch (r1, r2, extragradient, optimistic).
+SAME_BATCH_ONLY = {"r1": "its penalty is a plain batch mean of ‖∇ₓD‖², already unbiased",
+                   "r2": "its penalty is a plain batch mean of ‖∇ₓD‖², already unbiased",
+                   "extragradient": "it has no regularizer to estimate",
+                   "optimistic": "it has no regularizer to estimate"}
+
+
 @dataclass
-class PenaltyMethod:   # r1, r2: γ·½E‖∇ₓD(x)‖² on real (r1) or generated (r2) samples
+class SameBatchOnlyMethod:
     name: str
     regularizer_estimate: str = "same_batch"
 
     def __post_init__(self):
         _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
-               self.regularizer_estimate, f"method={self.name}'s penalty is a plain batch mean of "
-               "‖∇ₓD‖², already unbiased; use same_batch")
-
-
-@dataclass
-class TwoPointMethod:   # extragradient, optimistic: no regularizer to estimate
-    name: str
-    regularizer_estimate: str = "same_batch"
-
-    def __post_init__(self):
-        _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
-               self.regularizer_estimate, f"method={self.name} has no regularizer to estimate; "
+               self.regularizer_estimate, f"method={self.name}: {SAME_BATCH_ONLY[self.name]}; "
                "use same_batch")
 
 
@@ -339,8 +335,8 @@ GROUPS: dict[str, dict[str, type]] = {
     "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
                **{n: SimultaneousMethod for n in
                   ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")},
-               "sga": SGAMethod, "r1": PenaltyMethod, "r2": PenaltyMethod,
-               "extragradient": TwoPointMethod, "optimistic": TwoPointMethod, "cgd": CGDMethod},
+               "sga": SGAMethod, **{n: SameBatchOnlyMethod for n in SAME_BATCH_ONLY},
+               "cgd": CGDMethod},
     "dataset": {"gaussian": GaussianData, "dirac": DiracData, "mog": MixtureData,
                 **DATASET_SCHEMAS},
     "arch": {"mlp": MLPArch, "linear": LinearArch, "fullrank": FullRankArch,

@@ -589,6 +589,7 @@ def stability_figure(phases: dict[tuple[str, float], dict], methods: list[str], 
     """Per μ: each rule's largest lr that converged / did not diverge at γ, and Lemma 4's bound."""
     from matplotlib.lines import Line2D
 
+    from gantrain.analysis.plots import save_figure
     from gantrain.plots import pyplot
     from gantrain.report.figures import color
 
@@ -623,12 +624,7 @@ def stability_figure(phases: dict[tuple[str, float], dict], methods: list[str], 
     handles = [Line2D([], [], ls="", marker=mk, ms=ms, mew=2, fillstyle=fill, color="0.3",
                       label=labels[k]) for k, (mk, ms, fill) in STABILITY_MARKERS.items()]
     axes[0][0].legend(handles=handles, fontsize=7, loc="lower left")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path, "")
 
 
 # --- the report ----------------------------------------------------------------------------------
