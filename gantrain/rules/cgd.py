@@ -89,30 +89,23 @@ class CGD(FieldRule):
         dummy_d = [torch.zeros_like(t, requires_grad=True) for t in loc_d]
         lin_a = self._maybe_grad(loc_g, d_params, dummy_g)   # Aᵀ dummy_g, θ-space
         lin_b = self._maybe_grad(loc_d, g_params, dummy_d)   # Bᵀ dummy_d, φ-space
-        cg_keep = create_graph
 
-        def jvp(lin, dummies, s, like):
-            pairs = [(o, t) for o, t in zip(lin, s) if o is not None and o.requires_grad]
+        def product(outputs, inputs, cotangents):
+            """Σ ∂⟨outputs, cotangents⟩/∂inputs, reduced: a VJP of the gradients, or (outputs =
+            lin_·, inputs = its dummies) a JVP by the double-backward trick."""
+            pairs = [(o, t) for o, t in zip(outputs, cotangents)
+                     if o is not None and o.requires_grad]
             if not pairs:
-                return self.reduce(_zeros_for(like))
-            out = torch.autograd.grad([o for o, _ in pairs], dummies,
+                return self.reduce(_zeros_for(inputs))
+            out = torch.autograd.grad([o for o, _ in pairs], inputs,
                                       grad_outputs=[t for _, t in pairs], retain_graph=True,
-                                      create_graph=cg_keep, allow_unused=True)
-            return self.reduce(_nz(out, like))
+                                      create_graph=create_graph, allow_unused=True)
+            return self.reduce(_nz(out, inputs))
 
-        def vjp(outputs, params, s):
-            pairs = [(o, t) for o, t in zip(outputs, s) if o.requires_grad]
-            if not pairs:
-                return self.reduce(_zeros_for(params))
-            out = torch.autograd.grad([o for o, _ in pairs], params,
-                                      grad_outputs=[t for _, t in pairs], retain_graph=True,
-                                      create_graph=cg_keep, allow_unused=True)
-            return self.reduce(_nz(out, params))
-
-        A = lambda s_theta: jvp(lin_a, dummy_g, s_theta, g_params)    # noqa: E731, φ-space
-        B = lambda s_phi: jvp(lin_b, dummy_d, s_phi, d_params)        # noqa: E731, θ-space
-        At = lambda s_phi: vjp(loc_g, d_params, s_phi)                # noqa: E731, θ-space
-        Bt = lambda s_theta: vjp(loc_d, g_params, s_theta)            # noqa: E731, φ-space
+        A = lambda s_theta: product(lin_a, dummy_g, s_theta)    # noqa: E731, φ-space
+        B = lambda s_phi: product(lin_b, dummy_d, s_phi)        # noqa: E731, θ-space
+        At = lambda s_phi: product(loc_g, d_params, s_phi)      # noqa: E731, θ-space
+        Bt = lambda s_theta: product(loc_d, g_params, s_theta)  # noqa: E731, φ-space
         eta = self.eta
         eta2 = eta * eta
 
