@@ -4,8 +4,9 @@ BIN    := $(VENV)/bin
 
 .PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
 
-# Paper reproduction: each target runs its sweep (sweeps/<name>.yaml), then gantrain-report.
-# QUICK=1 shrinks every grid (fewer steps and samples, one seed); SWEEP_ARGS adds overrides;
+# Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
+# gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
+# steps and samples, one seed); SWEEP_ARGS adds overrides;
 # LAUNCHER=joblib runs jobs in parallel locally, LAUNCHER=slurm on a cluster.
 QUICK      ?= 0
 SWEEP_ARGS ?=
@@ -13,17 +14,6 @@ LAUNCHER   ?= basic
 RUNS       ?= outputs/multirun$(if $(filter 1,$(QUICK)),-quick)
 REPORTS    ?= outputs/report$(if $(filter 1,$(QUICK)),-quick)
 COMMON     := launcher=$(LAUNCHER) progress=false
-ifeq ($(QUICK),1)
-  GAUSS_QUICK   := steps=3000 log_every=100 checkpoint_every=3000
-  MOG_QUICK     := steps=1500 seed=0 log_every=100 checkpoint_every=1500 eval.image_steps=[0,500,1000,1500]
-  SPECTRA_QUICK := analysis.gammas=[1,10,100]
-  TABLE1_QUICK  := dataset=fake_images dataset.size=256 steps=200 log_every=20 checkpoint_every=200 \
-                   arch.filters=8 batch_size=16 eval.every=100 eval.num_samples=64 eval.fid_num_samples=64 \
-                   eval.reference_num_images=64 eval.splits=2 eval.batch_size=32 eval.force_fid=true seed=0
-  NUMERICS_QUICK := dataset=fake_images dataset.size=128 dataset.resolution=16 steps=20 log_every=10 \
-                   checkpoint_every=20 arch.filters=4 arch.z_dim=16 batch_size=8 eval.every=10 \
-                   eval.num_samples=64 eval.splits=2 eval.batch_size=32 seed=0 logger=none
-endif
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,30 +40,30 @@ ddp-smoke:  ## torch.distributed smoke run: 2 CPU processes (gloo) under torchru
 	  hydra.run.dir=outputs/ddp-smoke
 
 define sweep
-	$(BIN)/$(1) -m --config-dir sweeps --config-name $(2) $(COMMON) $(3) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
+	$(BIN)/$(1) -m sweep=$(2) $(if $(filter 1,$(QUICK)),quick=$(3)) $(COMMON) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
 	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS)
 endef
 
 fig5:  ## JARE Fig. 5: Gaussian game, mu 2/4/6, SimGD vs ConOpt vs JARE
-	$(call sweep,gantrain,fig5,$(GAUSS_QUICK))
+	$(call sweep,gantrain,fig5,gauss)
 
 fig6:  ## JARE Fig. 6: Gaussian game, sigma 0.2/0.5 at mu 2
-	$(call sweep,gantrain,fig6,$(GAUSS_QUICK))
+	$(call sweep,gantrain,fig6,gauss)
 
 fig7:  ## JARE Fig. 7: mixture of Gaussians, r = 2, five methods, samples over iterations
-	$(call sweep,gantrain,fig7,$(MOG_QUICK))
+	$(call sweep,gantrain,fig7,mog)
 
 fig8:  ## JARE Fig. 8: mixture of Gaussians, r = 10
-	$(call sweep,gantrain,fig8,$(MOG_QUICK))
+	$(call sweep,gantrain,fig8,mog)
 
 onesided:  ## one-sided ConOpt/JARE against the full rules, over gamma
-	$(call sweep,gantrain,onesided,$(GAUSS_QUICK))
+	$(call sweep,gantrain,onesided,gauss)
 
 spectra:  ## every rule's spectrum at the Gaussian equilibrium (gantrain-analyze)
-	$(call sweep,gantrain-analyze,spectra,$(SPECTRA_QUICK))
+	$(call sweep,gantrain-analyze,spectra,spectra)
 
 table1:  ## JARE Table 1: CIFAR-10 settings A-F x GAN/SN-GAN/ConOpt/JARE x seeds (QUICK=1: fake_images)
-	$(call sweep,gantrain,table1,$(TABLE1_QUICK))
+	$(call sweep,gantrain,table1,table1)
 
 # The zoo: every registered rule (sorted(gantrain.rules.RULES), read when the target runs, so rules
 # added later join) on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2 over 3 seeds, and each
@@ -90,12 +80,12 @@ zoo:  ## every rule on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2, 3 s
 	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo
 
 numerics:  ## Numerics of GANs Figs. 6-14: arch x method, objective, dense D, ResNet DC-GAN, gamma, lr (QUICK=1: fake_images)
-	$(call sweep,gantrain,numerics,$(NUMERICS_QUICK))
-	$(call sweep,gantrain,numerics_divergence,$(NUMERICS_QUICK))
-	$(call sweep,gantrain,numerics_dense,$(NUMERICS_QUICK))
-	$(call sweep,gantrain,numerics_resnet,$(NUMERICS_QUICK))
-	$(call sweep,gantrain,numerics_gamma,$(NUMERICS_QUICK))
-	$(call sweep,gantrain,numerics_lr,$(NUMERICS_QUICK))
+	$(call sweep,gantrain,numerics,numerics)
+	$(call sweep,gantrain,numerics_divergence,numerics)
+	$(call sweep,gantrain,numerics_dense,numerics)
+	$(call sweep,gantrain,numerics_resnet,numerics)
+	$(call sweep,gantrain,numerics_gamma,numerics)
+	$(call sweep,gantrain,numerics_lr,numerics)
 
 figures: fig5 fig6 fig7 fig8 onesided spectra  ## all toy figures
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain.errors import ConfigError, first_line
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")   # shipped in the wheel
 log = logging.getLogger("gantrain")
 
 

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gantrain.cli import CONFIG_DIR
@@ -30,9 +31,12 @@ def test_config_groups_are_the_expected_ones():
             "mog_r10", "mog_numerics"} <= set(EXPERIMENTS)
 
 
+GLOBAL_GROUPS = {"experiment", "sweep", "quick", "variant"}   # presets at the top level, tested below
+
+
 def _compose_cases():
     for group in GROUPS:
-        if group == "experiment":
+        if group in GLOBAL_GROUPS:
             continue
         for option in OPTIONS[group]:
             if group == "arch":  # each architecture belongs to one game
@@ -58,6 +62,71 @@ def test_every_group_option_composes_and_validates(overrides):
             continue
         else:
             assert cfg[group].name == option
+
+
+# the quick preset of each paper sweep (as the Makefile pairs them)
+SWEEP_QUICK = {"fig5": "gauss", "fig6": "gauss", "onesided": "gauss", "fig7": "mog", "fig8": "mog",
+               "spectra": "spectra", "table1": "table1", **{s: "numerics" for s in OPTIONS["sweep"]
+                                                            if s.startswith("numerics")}}
+
+
+def test_every_sweep_has_a_quick_preset():
+    assert set(SWEEP_QUICK) == set(OPTIONS["sweep"])
+    assert set(SWEEP_QUICK.values()) == set(OPTIONS["quick"])
+
+
+def sweep_points(sweep: str, quick: bool) -> list[list[str]]:
+    """Every value of every axis of a sweep at least once (each axis's values with the other axes at
+    their first value), from the composed sweep config, as Hydra's basic sweeper gets its params."""
+    from fnmatch import fnmatch
+
+    extra = [f"quick={SWEEP_QUICK[sweep]}"] if quick else []
+    primary = "analyze" if sweep == "spectra" else "train"
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        master = compose(primary, overrides=[f"sweep={sweep}", *extra], return_hydra_config=True)
+    axes = []
+    for key, values in master.hydra.sweeper.params.items():
+        values = str(values)
+        if values.startswith("glob("):
+            pattern = values[5:-1]
+            vals = [o for o in OPTIONS[key.lstrip("+")] if fnmatch(o, pattern)]
+        elif values.startswith("["):
+            vals = [values]
+        else:
+            vals = values.split(",")
+        axes.append([f"{key}={v}" for v in vals])
+    first = [vals[0] for vals in axes]
+    points = [first]
+    for i, vals in enumerate(axes):
+        points += [first[:i] + [v] + first[i + 1:] for v in vals[1:]]
+    return [[f"sweep={sweep}", *extra, *p] for p in points]
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+@pytest.mark.parametrize("sweep", OPTIONS["sweep"])
+def test_every_sweep_point_composes_and_validates(sweep, quick):
+    from gantrain import analyze
+
+    points = sweep_points(sweep, quick)
+    assert len(points) >= 2
+    for point in points:
+        if sweep == "spectra":
+            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+                cfg = compose("analyze", overrides=["logger=none", *point])
+            analyze.check_config(cfg)
+        else:
+            cfg = make_cfg(*point)
+            validate(cfg)
+        if quick and sweep in ("fig7", "fig8"):
+            assert cfg.seed == 0 and cfg.steps == 1500
+
+
+@pytest.mark.parametrize("variant", OPTIONS["variant"])
+def test_every_variant_composes(variant):
+    cfg = make_cfg("experiment=mog_r2", f"+variant={variant}")
+    validate(cfg)
+    method = variant.rstrip("0123456789")
+    assert cfg.method.name == method and cfg.gamma == float(variant[len(method):] or 0)
 
 
 def test_defaults_compose_and_validate():

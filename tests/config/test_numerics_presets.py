@@ -13,9 +13,9 @@ from gantrain.config import ConfigError, validate
 from gantrain.models.images import build_image_models
 from tests.helpers import make_cfg
 
-ROOT = Path(CONFIG_DIR).parent
+ROOT = Path(CONFIG_DIR).parents[1]   # the checkout (its Makefile)
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("numerics_*.yaml"))
-SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("numerics*.yaml"))
+SWEEPS = sorted(p.stem for p in (Path(CONFIG_DIR) / "sweep").glob("numerics*.yaml"))
 # preset -> (arch, batch_norm, loss, gamma, d_extra_dense, g_extra_dense), from the released code
 EXPECTED = {
     "numerics_dcgan4": ("dcgan4", True, "standard", 10.0, 0, 0),
@@ -58,7 +58,7 @@ def test_every_preset_composes_validates_and_holds_the_papers_values(preset):
 def sweep_points(name: str) -> list[list[str]]:
     """Every value of every sweep axis at least once: each axis's values with the other axes at
     their first value (the seed axis changes nothing that composes)."""
-    params = yaml.safe_load((ROOT / "sweeps" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    params = yaml.safe_load((Path(CONFIG_DIR) / "sweep" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
     axes = {k: [f"{k}={v}" for v in str(values).split(",")] for k, values in params.items()
             if k != "seed"}
     first = [vals[0] for vals in axes.values()]
@@ -69,12 +69,9 @@ def sweep_points(name: str) -> list[list[str]]:
 
 
 def quick_overrides() -> tuple[str, ...]:
-    """NUMERICS_QUICK, as `make numerics QUICK=1` passes it."""
-    out = subprocess.run(["make", "-C", str(ROOT), "-n", "numerics", "QUICK=1"], capture_output=True,
-                         text=True, check=True).stdout
-    tokens = next(x for x in out.splitlines() if "--config-name numerics " in x).split()
-    return tuple(t for t in tokens[tokens.index("progress=false") + 1:]
-                 if not t.startswith("hydra."))
+    """The quick preset's sweeper params (conf/quick/numerics.yaml), as the jobs receive them."""
+    params = yaml.safe_load((Path(CONFIG_DIR) / "quick" / "numerics.yaml").read_text())
+    return tuple(f"{k}={v}" for k, v in params["hydra"]["sweeper"]["params"].items())
 
 
 @pytest.mark.parametrize("sweep", SWEEPS)
@@ -123,8 +120,8 @@ def test_make_numerics_plans_every_sweep_and_its_report():
     out = subprocess.run(["make", "-C", str(ROOT), "-n", "numerics", "QUICK=1"], capture_output=True,
                          text=True, check=True).stdout
     for sweep in SWEEPS:
-        assert f"--config-name {sweep} " in out
+        assert f"-m sweep={sweep} quick=numerics " in out
         assert f"gantrain-report outputs/multirun-quick/{sweep} --name {sweep}" in out
-    assert "dataset=fake_images" in out and "seed=0" in out
+    assert out.count("quick=numerics") == len(SWEEPS)
     assert "numerics" in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
                                         text=True, check=True).stdout
