@@ -81,7 +81,27 @@ def test_factors_vs_mu_follow_app_b(tmp_path):
     want = [simgd_factors(v, 0.2) for v in mus]
     np.testing.assert_allclose(out["zeta"], [z for z, _ in want], rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(out["tau"], [t for _, t in want], rtol=1e-7)
-    # App. B: small v rotates (ζ grows as v falls), large v is ill-conditioned (τ grows with v)
+    # ζ grows without bound only as v → −∞ (ζ = √(4e^{−2v} − 1) at σ → 0); large v is
+    # ill-conditioned (τ grows like e^{2v})
     assert out["zeta"][0] > 5 and out["tau"][-1] > 100
     assert (tmp_path / "factors_vs_mu.png").stat().st_size > 1000
     assert (tmp_path / "factors_vs_mu.json").is_file()
+
+
+# App. B's limits as v → 0 (σ → 0, n = 1): eq. (20) tends to (−1 ± √3 i)/4 with ζ = √3, while the
+# linear discriminator's eq. (19) tends to ±½i, an infinite ζ. Errors are O(v) + O(σ²).
+APP_B_LIMIT = np.array([complex(-0.25, math.sqrt(3) / 4), complex(-0.25, -math.sqrt(3) / 4)])
+
+
+@pytest.mark.parametrize("v,sigma", [(1e-3, 1e-3), (-1e-4, 1e-4), (0.0, 1e-5)])
+def test_app_b_limit_at_v_to_zero(v, sigma):
+    r = spectrum_at(fullrank_cfg("method=simgd", f"dataset.mu={v}", f"dataset.sigma={sigma}"))
+    tol = 2 * abs(v) + 5 * sigma**2 + 1e-12
+    assert max_rel_error(as_complex(r["eigenvalues"]), APP_B_LIMIT) < tol
+    assert abs(r["zeta"] - math.sqrt(3)) < 10 * tol
+    assert r["tau"] == pytest.approx(1.0, abs=1e-9)     # a complex pair: equal moduli
+    linear = spectrum_at(make_cfg("dataset=gaussian", "arch=linear", "dataset.dim=1",
+                                  "method=simgd", f"dataset.mu={v}", f"dataset.sigma={sigma}"))
+    lin = as_complex(linear["eigenvalues"])
+    assert np.allclose(np.sort(lin.imag), [-0.5, 0.5], atol=1e-6)    # eq. (19): → ±½i
+    assert linear["zeta"] is None or linear["zeta"] > 1e4             # ζ → ∞ (None: infinite)
