@@ -42,7 +42,7 @@ def preflight(prog: str, config_name: str, check: Callable[[DictConfig], None],
     try:
         _preflight(config_name, check, sys.argv[1:] if argv is None else argv, task_name)
     except ConfigError as e:
-        from gantrain.distributed import env_world
+        from gantrain.world import env_world
 
         if env_world()[0] == 0:
             print(f"{prog}: error: {first_line(e)}", file=sys.stderr)
@@ -267,7 +267,7 @@ def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> None:
-    from gantrain.distributed import env_world
+    from gantrain.world import env_world
     from gantrain.train import train
 
     hc = HydraConfig.get()
@@ -285,7 +285,7 @@ def _main(cfg: DictConfig) -> None:
     try:
         summary = train(cfg, run_dir)
     except ConfigError as e:
-        from gantrain.train import RunDirBusy, RunWriteError
+        from gantrain.rundir import RunDirBusy, RunWriteError
         if sweeping:
             # A busy directory is another process's run, and a write error already wrote the
             # summary it could: neither gets a summary from here.
@@ -317,7 +317,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """The ``gantrain`` script (also ``python -m gantrain.cli``, e.g. under torchrun)."""
-    from gantrain.distributed import env_world
+    from gantrain.world import env_world
 
     rank, world, _ = env_world()
     if world > 1 and rank != 0:   # rank 0 alone keeps Hydra's .hydra folder and log file
@@ -337,7 +337,7 @@ def main() -> None:
 def _refuse_busy_run_dir(cfg: DictConfig) -> None:
     """A second process in a running run's directory is refused before Hydra rewrites that run's
     .hydra files and log (the run itself also checks, under its lock)."""
-    from gantrain.train import RunDirLock
+    from gantrain.rundir import RunDirLock
 
     try:
         run_dir = Path(str(cfg.hydra.run.dir))

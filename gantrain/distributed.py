@@ -31,6 +31,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gantrain.world import env_world
+
 
 # SyncBatchNorm needs the differentiable all-reduce (its backward is again an all-reduce); the
 # suggested replacement, _functional_collectives.all_reduce, has no autograd.
@@ -70,17 +72,6 @@ SINGLE = Shard()
 
 
 # --- the process group ----------------------------------------------------------------------
-def env_world() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's variables, else SLURM's, else (0, 1, 0)."""
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
-        return (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
-                int(os.environ.get("LOCAL_RANK", 0)))
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
-        return (int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"]),
-                int(os.environ.get("SLURM_LOCALID", 0)))
-    return 0, 1, 0
-
-
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 
 

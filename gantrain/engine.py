@@ -1,7 +1,5 @@
 """Where and how the numbers are computed: device, TF32, channels_last, mixed precision, determinism.
-
-Double-backprop rules (ConOpt, JARE and their one-sided variants, SGA, R1/R2, CGD) differentiate through gradients;
-their second pass is not safe in reduced precision, so mixed precision is refused for them.
+(Which precisions a rule may use is checked with the config: ``gantrain.config.precision``.)
 """
 from __future__ import annotations
 
@@ -10,11 +8,8 @@ import os
 
 import torch
 
-from gantrain.config import ConfigError
-
-AMP = ("none", "bf16")
-DOUBLE_BACKPROP = ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm",
-                   "sga", "r1", "r2", "cgd")
+from gantrain.config.precision import check_engine
+from gantrain.errors import ConfigError
 
 
 def resolve_device(name: str) -> str:
@@ -23,16 +18,6 @@ def resolve_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device='cuda' is invalid: no CUDA device is visible; use device=cpu or auto")
     return name
-
-
-def check_engine(cfg) -> None:
-    amp = cfg.engine.amp
-    if amp not in AMP:
-        raise ConfigError(f"engine.amp={amp!r} is invalid: allowed: {', '.join(AMP)} "
-                          "(fp16 would need loss scaling through the second backward pass)")
-    if amp != "none" and cfg.method.name in DOUBLE_BACKPROP:
-        raise ConfigError(f"engine.amp={amp} is invalid with method={cfg.method.name}: its double "
-                          "backprop runs in float32; use engine.amp=none")
 
 
 def setup(cfg) -> str:

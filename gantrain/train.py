@@ -11,19 +11,13 @@ unreadable newest checkpoint falls back to the one before it; an OSError while w
 """
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import math
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,216 +32,12 @@ from gantrain.config import ConfigError, validate
 from gantrain.errors import first_line
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
+from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, requeue_slurm_job
 from gantrain.rules import build_rule
+from gantrain.rundir import FINISHED, RunDirBusy, RunDirLock, check_run_dir, read_summary, writing
 from gantrain.tracking import MetricsFile, WandbLogger, to_json_value, write_json
 
 log = logging.getLogger("gantrain")
-
-# Keys that may change between a run and its resumption without changing the trajectory.
-RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume", "keep_last", "requeue"}
-FINISHED = ("completed", "diverged")
-
-# Exit status of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint: sysexits.h's
-# EX_TEMPFAIL ("temporary failure, try again later"). Rerunning in the same run directory resumes
-# it exactly. gantrain requeues a SLURM job itself on SIGUSR1 (`scontrol requeue`, see
-# `requeue`); a cluster can also requeue on this status with slurm.conf's RequeueExit=75.
-EXIT_PREEMPTED = 75
-
-
-class Preempted(SystemExit):
-    """The run stopped on a signal with a checkpoint at ``step``; exits with EXIT_PREEMPTED unless
-    caught (a SystemExit, so that nothing on the way mistakes it for a failure)."""
-
-    def __init__(self, signals: list[int], step: int):
-        super().__init__(EXIT_PREEMPTED)
-        self.signals, self.step = list(signals), step
-
-
-class RunDirBusy(ConfigError):
-    """Another process holds the run directory (one line; exit 2 from the CLI)."""
-
-
-class RunWriteError(ConfigError):
-    """A file of the run could not be written (a full disk, a quota, permissions): the run ended
-    ``failed`` and the previous checkpoint is intact. One line for the user, like ConfigError."""
-
-
-@contextmanager
-def _writing(path: Path):
-    """Turn an OSError while writing run files into a one-line RunWriteError naming the file."""
-    try:
-        yield
-    except OSError as e:
-        where = e.filename or path
-        raise RunWriteError(f"could not write {where}: {e.strerror or first_line(e)}") from e
-
-
-class RunDirLock:
-    """One process per run directory: an exclusive ``fcntl.flock`` on ``<run_dir>/.lock``, which
-    holds ``host=... pid=...`` for the message a second process gets.
-
-    flock rather than a pid file checked with os.kill(pid, 0): the kernel drops the lock however
-    its holder dies (kill -9, OOM), and so does NFS lock recovery when a node dies, so a SLURM job
-    requeued onto another node takes the run over, where a pid is only checkable on its own host.
-    NFS (v3 with lockd, v4) and Lustre mounted with -o flock honour it across nodes; a file
-    system without locks gets a warning and an unlocked run rather than no run."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / ".lock"
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
-                os.close(fd)
-                raise RunDirBusy(f"{self.path.parent} is in use by another gantrain process "
-                                 f"({holder}); wait for it to end or choose another "
-                                 "hydra.run.dir") from None
-            except OSError as e:
-                os.close(fd)
-                log.warning("run directory %s is not locked: this file system has no locks (%s)",
-                            self.path.parent, first_line(e))
-                return
-            # The previous holder removes the file on release: a lock on that removed file would
-            # not exclude a process that creates a new one, so check that ours is still the file.
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        who = f"host={socket.gethostname()} pid={os.getpid()}"
-        if os.environ.get("SLURM_JOB_ID"):
-            who += f" slurm_job={os.environ['SLURM_JOB_ID']}"
-        os.ftruncate(fd, 0)
-        os.write(fd, (who + "\n").encode())
-        self.fd = fd
-
-    @classmethod
-    def refuse_if_held(cls, run_dir: Path) -> None:
-        """Raise RunDirBusy when another process holds ``run_dir``'s lock, without taking it (the
-        command line checks this before Hydra writes its own files into that directory)."""
-        lock = cls(run_dir)
-        if not lock.path.is_file():
-            return
-        lock.acquire()   # raises RunDirBusy when held
-        lock.fd, fd = None, lock.fd
-        if fd is not None:   # free: let go without removing a file the real run may now hold
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        self.path.unlink(missing_ok=True)   # before unlocking: see acquire
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-        self.fd = None
-
-
-def _stop_signals() -> list[int]:
-    """SIGTERM (SLURM's preemption and time limit, `kill`), SIGUSR1 (`sbatch --signal=USR1@T`) and,
-    in a submitit job, submitit's own preemption signal (SUBMITIT_PREEMPT_SIGNAL, default USR2)."""
-    sigs = [signal.SIGTERM, signal.SIGUSR1]
-    if os.environ.get("SUBMITIT_EXECUTOR"):
-        extra = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
-        if extra is not None and extra not in sigs:
-            sigs.append(extra)
-    return sigs
-
-
-class StopSignals:
-    """While active, the stop signals only record that they came; the training loop stops at the
-    next step boundary. The handlers they replace (e.g. submitit's, which checkpoints the job
-    and requeues it) are kept in ``previous`` and called after gantrain's checkpoint."""
-
-    def __init__(self):
-        self.received: list[int] = []
-        self.previous: dict[int, Any] = {}
-
-    def _handle(self, signum, frame) -> None:
-        if signum not in self.received:
-            self.received.append(signum)
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is not threading.main_thread():
-            return self   # Python handles signals in the main thread only
-        for sig in _stop_signals():
-            old = signal.getsignal(sig)
-            if old is signal.SIG_IGN:
-                continue
-            self.previous[sig] = old
-            signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self.previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-
-
-def requeue_slurm_job(job_id: str) -> bool:
-    """`scontrol requeue JOB` (the job must be requeueable: `sbatch --requeue`); a one-line
-    warning and False when that fails."""
-    try:
-        res = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True,
-                             timeout=60)
-        why = (res.stderr or res.stdout).strip().splitlines()[:1] if res.returncode else None
-    except (OSError, subprocess.SubprocessError) as e:
-        why = [first_line(e)]
-    if why is not None:
-        log.warning("could not requeue SLURM job %s (%s); rerun it to resume",
-                    job_id, why[0] if why else "scontrol failed")
-        return False
-    log.warning("requeued SLURM job %s", job_id)
-    return True
-
-
-def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        if not prefix and key in RESUMABLE_CHANGES:
-            continue
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _config_diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return diffs
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    """The run's summary.json; None when there is none or it cannot be read (a warning)."""
-    path = Path(run_dir) / "summary.json"
-    if not path.exists():
-        return None
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable %s (%s)", path, first_line(e))
-        return None
-    return summary if isinstance(summary, dict) else None
-
-
-def check_run_dir(run_dir: Path, config: dict) -> dict | None:
-    """Refuse a run directory that holds a different run; return its summary if there is one."""
-    saved = run_dir / "config.yaml"
-    if saved.exists():
-        try:
-            old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
-        except Exception as e:   # a file edited by hand, or cut short by an older gantrain
-            raise ConfigError(f"{saved} is unreadable ({first_line(e)}); repair or remove it, or "
-                              "choose another hydra.run.dir") from None
-        diffs = _config_diff(old if isinstance(old, dict) else {}, config)
-        if diffs:
-            raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(diffs[:3])}); "
-                              "choose another hydra.run.dir to start a new run")
-    return read_summary(run_dir)
 
 
 class Trainer:
@@ -303,14 +93,14 @@ class Trainer:
         ddp.barrier()   # every process has read the checkpoint before rank 0 changes any file
         if extra is None:
             if self.main:
-                with _writing(self.run_dir):
+                with writing(self.run_dir):
                     self.metrics.reset()
                     self.ckpt.clear()   # another trajectory's checkpoints are no fallback
             return 0, 0.0, None, False
         set_rng_state(extra["rng"], {"data": self.data_rng})
         step = int(extra["step"])
         if self.main:
-            with _writing(self.metrics.path):
+            with writing(self.metrics.path):
                 self.metrics.truncate_after(step)
                 self.ckpt.set_aside_unreadable()
                 self.ckpt.remove_temporary()
@@ -320,7 +110,7 @@ class Trainer:
     def _save(self, step: int, wall: float, wandb_id: str | None) -> None:
         if not self.main:
             return
-        with _writing(self.ckpt.path()):
+        with writing(self.ckpt.path()):
             self.ckpt.save(step=step, wall_time_s=wall, wandb_id=wandb_id,
                            rng=rng_state({"data": self.data_rng}))
 
@@ -334,7 +124,7 @@ class Trainer:
             return record
         record.update({k: to_json_value(v) for k, v in self.game.eval_metrics().items()})
         record.update({k: to_json_value(v) for k, v in evaluated.items()})
-        with _writing(self.metrics.path):
+        with writing(self.metrics.path):
             self.metrics.append(record)
         return record
 
@@ -379,7 +169,7 @@ class Trainer:
         refusal = None
         if self.main:
             try:
-                with _writing(self.lock.path):
+                with writing(self.lock.path):
                     self.lock.acquire()
             except ConfigError as e:
                 refusal = e
@@ -420,7 +210,7 @@ class Trainer:
         with self.signals:
             try:
                 if self.main:
-                    with _writing(self.run_dir / "config.yaml"):
+                    with writing(self.run_dir / "config.yaml"):
                         atomic_write_text(self.run_dir / "config.yaml",
                                           OmegaConf.to_yaml(cfg, resolve=True))
                 start, wall_before, wandb_id, resumed = self._restore()
@@ -514,12 +304,12 @@ class Trainer:
         """The field's spectrum every ``analysis.every`` steps (not at a diverged point)."""
         if self.monitor is None or reason is not None or not self.monitor.due(step):
             return {}, []
-        with _writing(self.run_dir / "images"):
+        with writing(self.run_dir / "images"):
             return self.monitor(step, self.run_dir / "images")
 
     def _images(self, step: int, final: bool) -> list[Path]:
         if step in self.image_steps or final or self.game.eval_due(step):
-            with _writing(self.run_dir / "images"):
+            with writing(self.run_dir / "images"):
                 return self.game.save_images(step, self.run_dir)
         return []
 

@@ -203,3 +203,43 @@ def test_a_bad_job_never_stops_the_sweep(tmp_path, launcher):
         if s["status"] == "failed":
             assert s["error"] == "ConfigError: gamma=-1 is invalid: must be a number >= 0"
     assert statuses == {"0": "completed", "1": "failed", "2": "completed", "3": "failed"}
+
+
+# The command line answers before torch loads: composing and validating a config needs hydra and
+# omegaconf only (``import torch`` alone takes about 5 s on a 2-core machine).
+HEAVY = ("torch", "torchvision", "wandb", "matplotlib", "scipy")
+IMPORTS_AFTER = """
+import sys
+from gantrain import cli
+try:
+    cli.main()
+except SystemExit as e:
+    print("exit", e.code, file=sys.stderr)
+print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args,code", [
+    (["gamma=-1"], 2),                            # a refused value
+    (["dataset=nope"], 2),                        # a refused group option
+    (["--cfg", "job", "method=jare"], None),      # the composed config
+    (["--help"], None),
+    (["sweep=fig5", "--cfg", "hydra"], None),
+], ids=["bad-value", "bad-option", "cfg-job", "help", "sweep-cfg"])
+def test_the_command_line_answers_without_importing_torch(tmp_path, args, code):
+    script = IMPORTS_AFTER.format(heavy=HEAVY)
+    out = subprocess.run([sys.executable, "-c", script, *args], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "WANDB_MODE": "disabled"})
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
+    if code is not None:
+        assert f"exit {code}" in out.stderr
+
+
+def test_a_valid_run_validates_before_torch_loads(monkeypatch):
+    """The check a single run gets before Hydra starts (validation, the busy-directory lock) runs
+    with torch absent; the run itself imports it later."""
+    script = ("import sys\nfrom gantrain import cli\nfrom gantrain.config import validate\n"
+              "cli.preflight('gantrain', 'train', validate, ['method=jare', 'gamma=10'])\n"
+              f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]

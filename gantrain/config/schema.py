@@ -328,6 +328,7 @@ class Analysis:
                "must be numbers >= 0")
 
 
+from gantrain.config.precision import check_engine  # noqa: E402
 from gantrain.data.schema import DATASET_SCHEMAS  # noqa: E402
 from gantrain.metrics.defaults import ImageEvalSchema  # noqa: E402
 
@@ -413,8 +414,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("resume", "progress", "requeue"):  # a string such as resume=no would count as true
         _check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
     _one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
-    from gantrain.engine import check_engine   # mixed precision vs double backprop, before any run
-    check_engine(cfg)
+    check_engine(cfg)   # mixed precision vs double backprop, before any run
     _one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
     arch = COMPATIBLE_ARCH[cfg.dataset.name]
     _check(cfg.arch.name in arch, "arch", cfg.arch.name,

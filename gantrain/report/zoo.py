@@ -145,7 +145,8 @@ def _run_job(job: Job) -> dict:
         return {**result, **_phase_job(job, out)}
     (out / "command.txt").write_text(job.command + "\n")
     from gantrain.errors import ConfigError
-    from gantrain.train import RunDirBusy, RunWriteError, train
+    from gantrain.rundir import RunDirBusy, RunWriteError
+    from gantrain.train import train
     try:
         summary = train(_compose("train", job.overrides), out)
         return {**result, "status": summary.get("status"), "summary": summary}

@@ -547,7 +547,7 @@ def test_every_second_order_rule_refuses_bf16_and_every_other_rule_unbiased():
     from omegaconf import open_dict
 
     from gantrain.config import ConfigError, validate
-    from gantrain.engine import check_engine
+    from gantrain.config.precision import check_engine
 
     cfg = make_cfg("dataset=gaussian", "engine.amp=bf16")
     for m in ("sga", "r1", "r2", "cgd"):

@@ -1,0 +1,87 @@
+"""Stopping a run on a signal and coming back: SIGTERM/SIGUSR1 (and submitit's preemption signal)
+stop the run at a step boundary with a checkpoint and exit EXIT_PREEMPTED; on SIGUSR1 in a SLURM
+job the job requeues itself. Torch-free."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+from typing import Any
+
+from gantrain.errors import first_line
+
+log = logging.getLogger("gantrain")
+
+# Exit status of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint: sysexits.h's
+# EX_TEMPFAIL ("temporary failure, try again later"). Rerunning in the same run directory resumes
+# it exactly. gantrain requeues a SLURM job itself on SIGUSR1 (`scontrol requeue`, see
+# `requeue`); a cluster can also requeue on this status with slurm.conf's RequeueExit=75.
+EXIT_PREEMPTED = 75
+
+
+class Preempted(SystemExit):
+    """The run stopped on a signal with a checkpoint at ``step``; exits with EXIT_PREEMPTED unless
+    caught (a SystemExit, so that nothing on the way mistakes it for a failure)."""
+
+    def __init__(self, signals: list[int], step: int):
+        super().__init__(EXIT_PREEMPTED)
+        self.signals, self.step = list(signals), step
+
+
+def stop_signals() -> list[int]:
+    """SIGTERM (SLURM's preemption and time limit, `kill`), SIGUSR1 (`sbatch --signal=USR1@T`) and,
+    in a submitit job, submitit's own preemption signal (SUBMITIT_PREEMPT_SIGNAL, default USR2)."""
+    sigs = [signal.SIGTERM, signal.SIGUSR1]
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        extra = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+        if extra is not None and extra not in sigs:
+            sigs.append(extra)
+    return sigs
+
+
+class StopSignals:
+    """While active, the stop signals only record that they came; the training loop stops at the
+    next step boundary. The handlers they replace (e.g. submitit's, which checkpoints the job
+    and requeues it) are kept in ``previous`` and called after gantrain's checkpoint."""
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if signum not in self.received:
+            self.received.append(signum)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self   # Python handles signals in the main thread only
+        for sig in stop_signals():
+            old = signal.getsignal(sig)
+            if old is signal.SIG_IGN:
+                continue
+            self.previous[sig] = old
+            signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self.previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def requeue_slurm_job(job_id: str) -> bool:
+    """`scontrol requeue JOB` (the job must be requeueable: `sbatch --requeue`); a one-line
+    warning and False when that fails."""
+    try:
+        res = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True,
+                             timeout=60)
+        why = (res.stderr or res.stdout).strip().splitlines()[:1] if res.returncode else None
+    except (OSError, subprocess.SubprocessError) as e:
+        why = [first_line(e)]
+    if why is not None:
+        log.warning("could not requeue SLURM job %s (%s); rerun it to resume",
+                    job_id, why[0] if why else "scontrol failed")
+        return False
+    log.warning("requeued SLURM job %s", job_id)
+    return True
