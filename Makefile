@@ -79,13 +79,21 @@ zoo:  ## every rule on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2, 3 s
 	  $(ZOO_ARGS) --phase-args "$(ZOO_PHASE_ARGS)" $(SWEEP_ARGS)
 	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo
 
-numerics:  ## Numerics of GANs Figs. 6-14: arch x method, objective, dense D, ResNet DC-GAN, gamma, lr (QUICK=1: fake_images)
+# The Numerics of GANs supplement's image figures, one sweep each: Figs. 6-7 (numerics), 8 (_dense),
+# 9 (_divergence), 10 (_resnet), 11 (_losses), 12 (_altgd_lr), 13 (_lr), 14 (_gamma). QUICK=1 runs
+# torch on one thread: the quick nets are tiny, and on a shared CPU more threads only spin.
+ifeq ($(QUICK),1)
+numerics: export OMP_NUM_THREADS ?= 1
+endif
+numerics:  ## Numerics of GANs Figs. 6-14 (CIFAR-10, GPU work; QUICK=1: fake_images, tiny nets, minutes on a CPU)
 	$(call sweep,gantrain,numerics,numerics)
-	$(call sweep,gantrain,numerics_divergence,numerics)
 	$(call sweep,gantrain,numerics_dense,numerics)
+	$(call sweep,gantrain,numerics_divergence,numerics)
 	$(call sweep,gantrain,numerics_resnet,numerics)
-	$(call sweep,gantrain,numerics_gamma,numerics)
+	$(call sweep,gantrain,numerics_losses,numerics)
+	$(call sweep,gantrain,numerics_altgd_lr,numerics)
 	$(call sweep,gantrain,numerics_lr,numerics)
+	$(call sweep,gantrain,numerics_gamma,numerics)
 
 figures: fig5 fig6 fig7 fig8 onesided spectra  ## all toy figures
 

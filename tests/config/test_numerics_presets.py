@@ -16,13 +16,17 @@ from tests.helpers import make_cfg
 ROOT = Path(CONFIG_DIR).parents[1]   # the checkout (its Makefile)
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("numerics_*.yaml"))
 SWEEPS = sorted(p.stem for p in (Path(CONFIG_DIR) / "sweep").glob("numerics*.yaml"))
-# preset -> (arch, batch_norm, loss, gamma, d_extra_dense, g_extra_dense), from the released code
+# preset -> (arch, batch_norm, loss, gamma, d_extra_dense, g_extra_dense): the supplement's nets
+# (Figs. 6-10, 13), gamma as its Fig. 13 gives it (10 with 4 conv layers, 0.1 with 3), the dense
+# layer in D only (Fig. 8); its width 512 and the rest from the released code
 EXPECTED = {
     "numerics_dcgan4": ("dcgan4", True, "standard", 10.0, 0, 0),
     "numerics_dcgan4_nobn": ("dcgan4", False, "standard", 10.0, 0, 0),
     "numerics_dcgan4_const": ("dcgan4_const", False, "standard", 10.0, 0, 0),
+    "numerics_dcgan4_js": ("dcgan4_const", False, "minimax", 10.0, 0, 0),
     "numerics_dcgan3": ("dcgan3", False, "standard", 0.1, 0, 0),
-    "numerics_dcgan4_dense": ("dcgan4_const", False, "standard", 10.0, 512, 512),
+    "numerics_dcgan4_dense": ("dcgan4_const", False, "standard", 10.0, 512, 0),
+    "numerics_dcgan4_dense_js": ("dcgan4_const", False, "minimax", 10.0, 512, 0),
     "numerics_dcgan4_resnet": ("dcgan4_resnet", None, "standard", 10.0, 0, 0),
     "numerics_indicator": ("dcgan4_const", False, "indicator", 10.0, 0, 0),
 }
@@ -35,8 +39,7 @@ OLD_EVAL_DEFAULTS = {"num_samples": 2560, "seed": 1234, "std_multiple": 3.0, "mo
 
 def test_the_presets_and_sweeps_are_all_there():
     assert set(PRESETS) == set(EXPECTED)
-    assert set(SWEEPS) == {"numerics", "numerics_divergence", "numerics_dense", "numerics_resnet",
-                           "numerics_gamma", "numerics_lr"}
+    assert set(SWEEPS) == set(FIGURES)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -91,9 +94,72 @@ def test_every_sweep_point_composes_and_validates_also_quick(sweep):
         assert quick.dataset.name == "fake_images" and quick.arch.name == cfg.arch.name
         assert quick.eval.name == "numerics" and quick.method.name == cfg.method.name
         build_image_models(quick.arch, quick.dataset.resolution)
-    methods = {p.split("=")[1] for point in points for p in point if p.startswith("method=")}
-    if sweep in ("numerics", "numerics_dense", "numerics_resnet"):
-        assert methods == {"simgd", "altgd", "conopt", "conopt_d", "jare_d"}
+
+
+ALL_METHODS = {"simgd", "altgd", "conopt", "conopt_d", "jare_d"}
+# sweep -> (the supplement's figure, the (arch, batch_norm, loss, d_extra_dense, gamma) nets it
+# trains, the methods, the step sizes or None for the presets' 1e-4, the gamma grid or None).
+# Read from the supplement's captions: Figs. 6-7 "DC-GAN", "+ no batchnormalization", "+ constant
+# number of filters in each layer", "+ Jensen-Shannon objective"; Fig. 8 those with "an additional
+# fully connected layer in the discriminator"; Fig. 9 ConOpt with three objectives on the
+# constant-filter net; Fig. 10 SimGD/AltGD/ConOpt; Fig. 11 ConOpt without BN against AltGD with
+# BN; Fig. 12 AltGD against lr (3 and 4 layers); Figs. 13-14 ConOpt against lr and gamma (lr 2e-4).
+DC4, DC4_NOBN, CONST = ("dcgan4", True), ("dcgan4", False), ("dcgan4_const", False)
+FIGURES = {
+    "numerics": ("6-7", {(*DC4, "standard", 0), (*DC4_NOBN, "standard", 0),
+                         (*CONST, "standard", 0), (*CONST, "minimax", 0)}, ALL_METHODS, None, None),
+    "numerics_dense": ("8", {(*CONST, "standard", 512), (*CONST, "minimax", 512)}, ALL_METHODS,
+                       None, None),
+    "numerics_divergence": ("9", {(*CONST, loss, 0) for loss in ("standard", "minimax", "indicator")},
+                            {"conopt"}, None, None),
+    "numerics_resnet": ("10", {("dcgan4_resnet", None, "standard", 0)}, {"simgd", "altgd", "conopt"},
+                        None, None),
+    "numerics_losses": ("11", {(*DC4, "standard", 0), (*DC4_NOBN, "standard", 0)},
+                        {"conopt", "altgd"}, None, None),
+    "numerics_altgd_lr": ("12", {("dcgan3", True, "standard", 0), (*DC4, "standard", 0)},
+                          {"altgd"}, "grid", None),
+    "numerics_lr": ("13", {("dcgan3", False, "standard", 0), (*DC4_NOBN, "standard", 0)},
+                    {"conopt"}, "grid", None),
+    "numerics_gamma": ("14", {("dcgan3", False, "standard", 0), (*DC4_NOBN, "standard", 0)},
+                       {"conopt"}, (2e-4,), (0.1, 10.0)),
+}
+
+
+def sweep_product(name: str) -> list[list[str]]:
+    """Every point of a sweep's grid but the seed (the full product, as Hydra runs it)."""
+    import itertools
+
+    params = yaml.safe_load((Path(CONFIG_DIR) / "sweep" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    axes = [[f"{k}={v}" for v in str(values).split(",")] for k, values in params.items() if k != "seed"]
+    return [list(p) for p in itertools.product(*axes)]
+
+
+@pytest.mark.parametrize("sweep", sorted(FIGURES))
+def test_each_sweep_trains_what_its_figure_shows(sweep):
+    fig, nets, methods, etas, gammas = FIGURES[sweep]
+    header = (Path(CONFIG_DIR) / "sweep" / f"{sweep}.yaml").read_text().splitlines()[1]
+    assert f"Fig{'s' if '-' in fig else ''}. {fig.split('-')[0]}" in header, header
+    cfgs = [make_cfg(*point) for point in sweep_product(sweep)]
+    got = {(c.arch.name, c.arch.get("batch_norm"), c.loss.name, c.arch.get("d_extra_dense", 0))
+           for c in cfgs}
+    assert got == nets
+    assert {c.method.name for c in cfgs} == methods
+    assert all(c.arch.get("g_extra_dense", 0) == 0 for c in cfgs)     # Fig. 8: D only
+    by_net_gamma = {(c.arch.name, c.gamma) for c in cfgs if c.method.name == "conopt"}
+    if sweep in ("numerics_lr", "numerics_losses"):   # Fig. 13: γ 0.1 with 3 layers, 10 with 4
+        assert by_net_gamma <= {("dcgan3", 0.1), ("dcgan4", 10.0)}
+    lrs = {c.optim.lr for c in cfgs}
+    if etas is None:
+        assert lrs == {1e-4}                          # the code's lr (the supplement gives none)
+    elif etas == "grid":
+        assert len(lrs) >= 3 and min(lrs) < 1e-4 < max(lrs)
+    else:
+        assert lrs == set(etas)                       # Fig. 14: "2 · 10−4"
+    if gammas:
+        assert set(gammas) < {c.gamma for c in cfgs}
+    if sweep == "numerics_losses":                    # ConOpt without BN, AltGD with it
+        assert {(c.method.name, c.arch.batch_norm) for c in cfgs} == {("conopt", False),
+                                                                      ("altgd", True)}
 
 
 def test_eval_group_keeps_the_old_defaults_and_single_overrides():
