@@ -3,7 +3,9 @@ papers' figures and a short summary from the run directories under a folder.
 
 Writes under ``<out>/<name>/``: table.md, table.csv (spectra.csv for gantrain-analyze runs),
 dynamics.png (Gaussian game), samples.png and modes.png (mixture of Gaussians), image_metrics.png,
-image_samples.png and inception_score.png/.json (image GANs), spectra.png (spectrum.json files) and summary.md.
+image_samples.png, inception_score.png/.json and losses.png/.json (image GANs), spectra.png
+(spectrum.json files) and summary.md. The report of a Numerics of GANs sweep (``--name`` numerics,
+numerics_lr, ...) titles and captions its figures with the supplement's figure numbers (``numerics``).
 """
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import argparse
 import logging
 import sys
 import traceback
+from functools import partial
 from pathlib import Path
 
-from gantrain.report import checks, figures, tables
+from gantrain.report import checks, figures, image_curves, numerics, tables
 from gantrain.report.collect import Section, collect, is_image_section, sections
 
 log = logging.getLogger("gantrain.report")
@@ -27,10 +30,13 @@ FIGURE_TEXT = {
     "modes.png": "Mixture of Gaussians: modes covered and high-quality fraction against iterations.",
     "image_metrics.png": "Image GANs: Inception score and FID against iterations.",
     "image_samples.png": "Image GANs: the last sample grid of each run.",
-    "inception_score.png": "Image GANs (Numerics of GANs Figs. 7, 8, 11 layout): Inception score "
+    "inception_score.png": "Image GANs (Numerics of GANs Figs. 7, 8 layout): Inception score "
                            "against iterations, one panel per architecture/loss, one line per "
                            "method (mean over seeds, ± one standard deviation when several); the "
                            "plotted numbers in inception_score.json.",
+    "losses.png": "Image GANs (Numerics of GANs Fig. 11 layout): discriminator and generator loss "
+                  "(and the Inception score where logged) against iterations, mean over seeds "
+                  "± one standard deviation; the plotted numbers in losses.json.",
     "spectra.png": "Eigenvalues of the update field's Jacobian in the complex plane, one panel per "
                    "analysed run; hollow circles: the theorems' eigenvalues.",
 }
@@ -46,8 +52,10 @@ def _safe(what: str, fn, *args):
         return e
 
 
-def make_figures(secs: list[Section], out: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """The figures that apply; returns (written name -> path, skipped name -> why)."""
+def make_figures(secs: list[Section], out: Path,
+                 name: str | None = None) -> tuple[dict[str, Path], dict[str, str]]:
+    """The figures that apply; returns (written name -> path, skipped name -> why). ``name``, the
+    report's, picks the Numerics supplement's figure numbers for a numerics sweep's figures."""
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     jobs = []
@@ -63,11 +71,20 @@ def make_figures(secs: list[Section], out: Path) -> tuple[dict[str, Path], dict[
         suffix = "" if len(image_secs) == 1 else f"_{sec.dataset}"
         jobs.append((f"image_metrics{suffix}.png", figures.image_metrics, sec,
                      "no Inception score or FID values in any run"))
-        jobs.append((f"image_samples{suffix}.png", figures.image_samples, sec, "no sample grids"))
-        reasons = figures.missing_reasons(sec)
-        jobs.append((f"inception_score{suffix}.png", figures.inception_curves, sec,
+        jobs.append((f"image_samples{suffix}.png",
+                     partial(figures.image_samples,
+                             label=numerics.figure_label(name, "image_samples.png")), sec,
+                     "no sample grids"))
+        reasons = image_curves.missing_reasons(sec)
+        jobs.append((f"inception_score{suffix}.png",
+                     partial(image_curves.inception_curves,
+                             label=numerics.figure_label(name, "inception_score.png")), sec,
                      "no run logged an Inception score"
                      + (f" (the scores are null: {'; '.join(reasons)})" if reasons else "")))
+        jobs.append((f"losses{suffix}.png",
+                     partial(image_curves.loss_curves,
+                             label=numerics.figure_label(name, "losses.png")), sec,
+                     "no run logged loss_d or loss_g"))
     spec = [s for s in secs if s.kind == "spectrum"]
     for sec in spec:
         suffix = "" if len(spec) == 1 else f"_{sec.dataset}"
@@ -81,6 +98,16 @@ def make_figures(secs: list[Section], out: Path) -> tuple[dict[str, Path], dict[
         else:
             skipped[name] = why
     return written, skipped
+
+
+def figure_text(name: str | None, fname: str) -> str:
+    """A figure's caption in summary.md: the Numerics supplement's figure where it is one, else the
+    generic text of its kind."""
+    caption = numerics.figure_caption(name, fname)
+    if caption:
+        return caption
+    key = next((k for k in FIGURE_TEXT if fname == k or fname.startswith(k[:-4] + "_")), "")
+    return FIGURE_TEXT.get(key, "")
 
 
 def summary_md(name: str, source: Path, secs: list[Section], written: dict[str, Path],
@@ -97,8 +124,7 @@ def summary_md(name: str, source: Path, secs: list[Section], written: dict[str, 
                  (sum(r.kind == "phase" for r in runs), "phase diagrams")) if n) + ".", ""]
     parts += ["## Figures", ""]
     for fname in written:
-        key = next((k for k in FIGURE_TEXT if fname == k or fname.startswith(k[:-4] + "_")), "")
-        parts.append(f"- [{fname}]({fname}): {FIGURE_TEXT.get(key, '')}")
+        parts.append(f"- [{fname}]({fname}): {figure_text(name, fname)}")
     for fname, why in skipped.items():
         parts.append(f"- {fname} not made: {why}.")
     if not written and not skipped:
@@ -150,10 +176,10 @@ def build_report(source: Path, out_root: Path = Path("outputs/report"),
     spectra_csv = tables.write_spectra_csv(secs, out / "spectra.csv")
     if spectra_csv:
         files["spectra.csv"] = spectra_csv
-    written, skipped = make_figures(secs, out)
+    written, skipped = make_figures(secs, out, name)
     files.update(written)
     for fname, path in written.items():      # a figure's plotted numbers, where it writes them
-        if path.with_suffix(".json").is_file() and fname.startswith("inception_score"):
+        if path.with_suffix(".json").is_file() and fname.startswith(("inception_score", "losses")):
             files[path.with_suffix(".json").name] = path.with_suffix(".json")
     (out / "summary.md").write_text(summary_md(name, source, secs, written, skipped, table))
     files["summary.md"] = out / "summary.md"

@@ -1,6 +1,7 @@
 """The report's figures, in the papers' layouts, one colour per method (METHOD_COLORS) everywhere.
 
-Each function returns the path it wrote, or None when the runs hold nothing to draw.
+Each function returns the path it wrote, or None when the runs hold nothing to draw. The curves of
+image runs over seeds (Inception score, D and G losses) are in ``image_curves``.
 """
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import numpy as np
 
 from gantrain.analysis.plots import METHOD_COLORS
 from gantrain.plots import pyplot
-from gantrain.report.collect import (Run, Section, Setting, finite, fmt_value, method_label,
-                                     pretty_key)
+from gantrain.report.collect import Run, Section, Setting, fmt_value, method_label, pretty_key
 
 LINESTYLES = ("-", "--", ":", "-.")
 DPI = 110
@@ -244,8 +244,9 @@ def samples(section: Section, path: Path, max_cols: int = 8, max_rows: int = 24)
                                  "× = true modes)")
 
 
-def image_samples(section: Section, path: Path, max_panels: int = 32) -> Path | None:
-    """The last sample grid (samples/step_XXXXXX.png) of every image run."""
+def image_samples(section: Section, path: Path, max_panels: int = 32, label: str = "") -> Path | None:
+    """The last sample grid (samples/step_XXXXXX.png) of every image run; ``label`` (e.g. "Numerics
+    Fig. 6") heads the title."""
     panels = []
     for s in section.settings:
         for r in s.runs:
@@ -273,7 +274,8 @@ def image_samples(section: Section, path: Path, max_panels: int = 32) -> Path | 
         title.append(f"seed {fmt_value(r.seed)}, iteration {step}"
                      + ("" if r.status == "completed" else f" ({r.describe()})"))
         ax.set_title("\n".join(title), fontsize=9, color=color(s.method))
-    return _save(plt, fig, path, f"{section.dataset}: last sample grid of each run")
+    title = f"{section.dataset}: last sample grid of each run"
+    return _save(plt, fig, path, f"{label}. {title}" if label else title)
 
 
 def spectra(section: Section, path: Path, max_panels: int = 64) -> Path | None:
@@ -328,120 +330,3 @@ def spectra(section: Section, path: Path, max_panels: int = 64) -> Path | None:
         axes[first[0]][first[1]].legend(fontsize=8, loc="best")
     return _save(plt, fig, path, "Eigenvalues of the update field's Jacobian "
                                  "(stable: all in the left half-plane)")
-
-
-# --- Inception score over iterations (Numerics of GANs Figs. 7, 8, 11) --------------------------
-IS_KEY = "inception_score"
-
-
-def seed_band(series: list[tuple[np.ndarray, np.ndarray]]):
-    """(steps, mean, std, count) over runs at every step any of them logged: the mean of the runs
-    with a value there, their sample standard deviation (n − 1; NaN under two values)."""
-    aligned = _align(series)
-    if aligned is None:
-        return None
-    steps, table = aligned
-    count = np.isfinite(table).sum(0)
-    mean = np.nanmean(table, 0)
-    std = np.full(len(steps), np.nan)
-    several = count > 1
-    if several.any():
-        std[several] = np.nanstd(table[:, several], 0, ddof=1)
-    return steps, mean, std, count
-
-
-def _protocol_text(section: Section) -> str:
-    values = {k: {r.config.get(k) for r in section.runs} for k in
-              ("eval.name", "eval.num_samples", "eval.splits")}
-    name, n, splits = (next(iter(v)) if len(v) == 1 else None for v in values.values())
-    parts = [f"{fmt_value(n)} samples" if n is not None else "",
-             f"{fmt_value(splits)} splits" if splits is not None else ""]
-    text = ", ".join(p for p in parts if p)
-    if name is not None:
-        text = f"protocol {name}" + (f": {text}" if text else "")
-    return f" ({text})" if text else ""
-
-
-def inception_panels(section: Section) -> list[dict]:
-    """What inception_score.png draws: one panel per setting of the non-method keys (architecture,
-    loss, ...), one line per method (mean over seeds, ± one standard deviation where there are
-    several). Runs that failed before logging anything are left out."""
-    panels = []
-    for ctx, settings in section.by_context():
-        lines = []
-        for s in settings:
-            runs = [r for r in s.runs if r.status in ("completed", "diverged")]
-            band = seed_band([r.series(IS_KEY) for r in runs])
-            if band is None:
-                continue
-            steps, mean, std, count = band
-            lines.append({"label": section.line_label(s), "method": s.method, "setting": s,
-                          "seeds": int(count.max()), "steps": steps, "mean": mean, "std": std})
-        panels.append({"title": section.panel_title(ctx), "lines": lines})
-    return panels
-
-
-def _json_list(a: np.ndarray) -> list:
-    return [finite(x) for x in np.asarray(a, dtype=float).tolist()]
-
-
-def inception_curves(section: Section, path: Path) -> Path | None:
-    """Inception score against iterations, as the Numerics of GANs' Figs. 7, 8 and 11; the plotted
-    numbers go to the same name with .json. None when no run logged a score."""
-    import json
-
-    panels = inception_panels(section)
-    if not any(p["lines"] for p in panels):
-        return None
-    plt = pyplot()
-    ncol = min(3, len(panels))
-    nrow = -(-len(panels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(max(4.6 * ncol, 5.5), 3.4 * nrow + 1.3),
-                             squeeze=False, sharey=True)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    styles = line_styles(section)
-    handles: dict[str, object] = {}
-    several = False
-    for ax, panel in zip(axes.flat, panels):
-        for line in panel["lines"]:
-            c, ls = color(line["method"]), styles[id(line["setting"])]
-            steps, mean, std = line["steps"], line["mean"], line["std"]
-            (h,) = ax.plot(steps, mean, color=c, ls=ls, lw=1.6,
-                           marker="o" if len(steps) <= 3 else None, ms=4)
-            handles.setdefault(line["label"], h)
-            ok = np.isfinite(std)
-            if ok.any():
-                several = True
-                ax.fill_between(steps[ok], (mean - std)[ok], (mean + std)[ok], color=c,
-                                alpha=0.18, lw=0)
-        if not panel["lines"]:
-            ax.text(0.5, 0.5, "no Inception score logged", ha="center", va="center",
-                    transform=ax.transAxes, color="0.4")
-        ax.set_title(panel["title"], fontsize=10)
-        ax.set_xlabel("iteration")
-        ax.grid(alpha=0.3)
-    for row in axes:
-        row[0].set_ylabel("Inception score")
-    n_legend = _legend(fig, handles)
-    title = f"{section.dataset}: Inception score over iterations{_protocol_text(section)}"
-    if several:
-        title += "\nlines: mean over seeds; bands: ± one standard deviation over seeds"
-    out = _save(plt, fig, path, title, n_legend)
-    data = {"metric": IS_KEY, "panels": [
-        {"title": p["title"], "lines": [
-            {"label": ln["label"], "method": ln["method"], "seeds": ln["seeds"],
-             "steps": _json_list(ln["steps"]), "mean": _json_list(ln["mean"]),
-             "std": _json_list(ln["std"])} for ln in p["lines"]]} for p in panels]}
-    Path(path).with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
-    return out
-
-
-def missing_reasons(section: Section) -> list[str]:
-    """Why scores are null (the evaluator's one line, e.g. no Inception weights), once each."""
-    reasons = set()
-    for r in section.runs:
-        for src in [r.final] + r.records:
-            if isinstance(src, dict) and src.get("missing"):
-                reasons.add(str(src["missing"]).splitlines()[0])
-    return sorted(reasons)

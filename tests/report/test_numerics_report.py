@@ -1,7 +1,8 @@
-"""inception_score.png (Numerics of GANs Figs. 7, 8, 11): Inception score over iterations, one
-panel per architecture/loss, one line per method, mean ± std over seeds, from synthetic run
-directories whose numbers are known; the report says why when every score is null; the smoothing
-optimizers are labelled by where they come from."""
+"""inception_score.png (Numerics of GANs Figs. 7, 8, 12-14): Inception score over iterations, one
+panel per architecture/loss, one line per method, mean ± std over seeds; losses.png (Fig. 11): D and
+G loss (and the score) over iterations; both from synthetic run directories whose numbers are known.
+The report says why when every score is null; the smoothing optimizers are labelled by where they
+come from; a numerics sweep's figures carry the supplement's figure numbers."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gantrain.report import figures
+from gantrain.report import image_curves
 from gantrain.report.cli import build_report
 
 ARCHS = ("dcgan4", "dcgan3")
@@ -28,6 +29,11 @@ def score(arch: str, method: str, seed: int, step: int) -> float:
     return base + step / 1000 * 0.3 + 0.11 * seed * seed - 0.05 * seed * (step / 1000)
 
 
+def loss(player: str, arch: str, method: str, seed: int, step: int) -> float:
+    base = {"d": 1.3, "g": 0.7}[player] + {"dcgan4": 0.0, "dcgan3": 0.2}[arch] + 0.1 * len(method)
+    return base + 0.05 * seed * seed - 0.01 * (step / 1000) * (seed + 1)
+
+
 def write_run(run: Path, arch: str, method: str, seed: int, scores: dict[int, float | None],
               status: str = "completed", missing: str | None = None) -> None:
     run.mkdir(parents=True)
@@ -36,7 +42,8 @@ def write_run(run: Path, arch: str, method: str, seed: int, scores: dict[int, fl
            "seed": seed, "steps": max(STEPS),
            "eval": {"name": "numerics", "num_samples": 6400, "splits": 10, "every": 1000}}
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    records = [{"step": s, "loss_d": 1.0, "inception_score": v, "fid": None,
+    records = [{"step": s, "loss_d": loss("d", arch, method, seed, s),
+                "loss_g": loss("g", arch, method, seed, s), "inception_score": v, "fid": None,
                 **({"missing": missing} if missing else {})} for s, v in scores.items()]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     last = records[-1]
@@ -77,7 +84,7 @@ def expected(arch: str, method: str):
 
 def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch):
     drawn = {}
-    save = figures._save
+    save = image_curves._save
 
     def capture(plt, fig, path, title, legend_rows=0):
         if Path(path).name == "inception_score.png":
@@ -89,7 +96,7 @@ def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch
             drawn["title"] = title
         return save(plt, fig, path, title, legend_rows)
 
-    monkeypatch.setattr(figures, "_save", capture)
+    monkeypatch.setattr(image_curves, "_save", capture)
     result = build_report(runs, tmp_path / "out", name="numerics")
     d = result["dir"]
     assert (d / "inception_score.png").stat().st_size > 10_000
@@ -101,7 +108,7 @@ def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch
         lines = panels[f"arch = {arch}"]
         assert len(lines) == len(METHODS)
         for (x, y, c), method in zip(lines, METHODS):     # methods in the report's order
-            assert c == figures.color(method)
+            assert c == image_curves.color(method)
             np.testing.assert_array_equal(x, STEPS)
             np.testing.assert_allclose(y, expected(arch, method)[0], rtol=1e-12)
     assert all(n == len(METHODS) for _, _, n in drawn["axes"])     # one std band per line
@@ -145,3 +152,102 @@ def test_null_scores_are_reported_not_drawn(tmp_path):
     assert "conopt_d (smoothing, paper text)" in table and "jare_d (smoothing, released code)" in table
     rows = list(csv.DictReader((d / "table.csv").open()))
     assert {r["method"] for r in rows} == {"simgd", "conopt_d", "jare_d"}
+
+
+# --- losses.png (Numerics Fig. 11) and the figure numbers ---------------------------------------
+def loss_stats(player: str, arch: str, method: str, seeds=SEEDS):
+    """Mean and sample std over seeds at each step, by the statistics module."""
+    vals = [[loss(player, arch, method, seed, s) for seed in seeds] for s in STEPS]
+    return [statistics.fmean(v) for v in vals], [statistics.stdev(v) for v in vals]
+
+
+def capture_titles(monkeypatch) -> dict:
+    titles = {}
+    save = image_curves._save
+
+    def capture(plt, fig, path, title, legend_rows=0):
+        titles[Path(path).name] = title
+        return save(plt, fig, path, title, legend_rows)
+
+    monkeypatch.setattr(image_curves, "_save", capture)
+    return titles
+
+
+def test_losses_figure_in_fig11_layout(tmp_path, monkeypatch):
+    """ConOpt without batch norm against AltGD with it: one row, panels (a) D loss, (b) G loss,
+    (c) Inception score, a line per run setting at the seed means."""
+    root = tmp_path / "numerics_losses"
+    job = 0
+    for method, bn in (("conopt", False), ("altgd", True)):
+        for seed in SEEDS:
+            write_run(root / str(job), "dcgan4", method, seed,
+                      {s: score("dcgan4", "conopt", seed, s) for s in STEPS})
+            cfg = yaml.safe_load((root / str(job) / "config.yaml").read_text())
+            cfg["arch"]["batch_norm"] = bn
+            (root / str(job) / "config.yaml").write_text(yaml.safe_dump(cfg))
+            job += 1
+    titles = capture_titles(monkeypatch)
+    result = build_report(root, tmp_path / "out")           # the name comes from the folder
+    d = result["dir"]
+    assert (d / "losses.png").stat().st_size > 10_000 and "losses.json" in result["files"]
+    data = json.loads((d / "losses.json").read_text())
+    assert data["metrics"] == ["loss_d", "loss_g", "inception_score"]
+    assert data["label"] == "Numerics Fig. 11" and titles["losses.png"].startswith("Numerics Fig. 11.")
+    (row,) = data["rows"]
+    for panel in row["panels"][:2]:
+        player = panel["metric"][-1]
+        assert len(panel["lines"]) == 2
+        for line in panel["lines"]:
+            method = line["method"]
+            assert ("batch_norm = false" in line["label"]) == (method == "conopt")
+            mean, std = loss_stats(player, "dcgan4", method)
+            assert line["steps"] == list(STEPS) and line["seeds"] == 3
+            np.testing.assert_allclose(line["mean"], mean, rtol=1e-12)
+            np.testing.assert_allclose(line["std"], std, rtol=1e-9)
+    is_means = {ln["method"]: ln["mean"] for ln in row["panels"][2]["lines"]}
+    np.testing.assert_allclose(is_means["altgd"], expected("dcgan4", "conopt")[0], rtol=1e-12)
+    summary = (d / "summary.md").read_text()
+    assert "- [losses.png](losses.png): Numerics Fig. 11: (a) discriminator loss" in summary
+
+
+def test_losses_a_row_per_net_and_the_lr_sweep_is_fig13(runs, tmp_path, monkeypatch):
+    titles = capture_titles(monkeypatch)
+    d = build_report(runs, tmp_path / "out", name="numerics_lr")["dir"]
+    data = json.loads((d / "losses.json").read_text())
+    assert [row["title"] for row in data["rows"]] == ["arch = dcgan3", "arch = dcgan4"]
+    for row in data["rows"]:
+        arch = row["title"].split(" = ")[1]
+        for panel in row["panels"][:2]:
+            assert [ln["method"] for ln in panel["lines"]] == list(METHODS)
+            for line in panel["lines"]:
+                mean, _ = loss_stats(panel["metric"][-1], arch, line["method"])
+                np.testing.assert_allclose(line["mean"], mean, rtol=1e-12)
+    # numerics_lr is the supplement's Fig. 13; its loss figure is not one of the supplement's
+    assert titles["inception_score.png"].startswith("Numerics Fig. 13. fake_images")
+    assert titles["losses.png"].startswith("fake_images: discriminator and generator loss")
+    summary = (d / "summary.md").read_text()
+    assert "[inception_score.png](inception_score.png): Numerics Fig. 13: the learning rate" in summary
+    assert "Numerics Fig. 11:" not in summary
+    # any other name: the generic captions, no figure number
+    d2 = build_report(runs, tmp_path / "out", name="mine")["dir"]
+    assert "Numerics Fig." not in (d2 / "summary.md").read_text()
+    assert titles["inception_score.png"].startswith("fake_images: Inception score")
+
+
+def test_every_numerics_sweep_has_the_figure_numbers_its_config_names():
+    """The report's figure numbers and the sweep files' headers name the same figure."""
+    import re
+
+    from gantrain.cli import CONFIG_DIR
+    from gantrain.report.numerics import NUMERICS_FIGURES
+
+    sweeps = {p.stem: p for p in (Path(CONFIG_DIR) / "sweep").glob("numerics*.yaml")}
+    assert set(NUMERICS_FIGURES) == set(sweeps)
+    for name, figs in NUMERICS_FIGURES.items():
+        header = sweeps[name].read_text().splitlines()[1]
+        first = re.search(r"Figs?\. (\d+)", header).group(1)
+        labels = [label for label, _ in figs.values()]
+        assert any(label == f"Numerics Fig. {first}" for label in labels), (name, header, labels)
+        for fname, (label, caption) in figs.items():
+            assert caption.startswith(label + ":")
+            assert fname in ("image_samples.png", "inception_score.png", "losses.png")

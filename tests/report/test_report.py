@@ -158,7 +158,8 @@ def test_console_script_writes_the_gaussian_report(gaussian_report):
     for name in ("table.md", "table.csv", "summary.md", "dynamics.png"):
         assert (d / name).is_file(), name
     # only the figures that apply
-    for name in ("samples.png", "modes.png", "spectra.png", "image_metrics.png", "image_samples.png"):
+    for name in ("samples.png", "modes.png", "spectra.png", "image_metrics.png", "image_samples.png",
+                 "losses.png"):
         assert not (d / name).exists(), name
     assert_png(d / "dynamics.png")
 
@@ -241,7 +242,7 @@ def test_mixed_folder_of_sweeps(sweep, tmp_path):
     d = result["dir"]
     assert d == tmp_path / "all"
     for name in ("dynamics.png", "samples.png", "modes.png", "image_metrics.png",
-                 "image_samples.png", "spectra.png"):
+                 "image_samples.png", "losses.png", "spectra.png"):
         assert_png(d / name)
     table = (d / "table.md").read_text()
     div = sweep["diverged"]
