@@ -59,6 +59,9 @@ fig8:  ## JARE Fig. 8: mixture of Gaussians, r = 10
 onesided:  ## one-sided ConOpt/JARE against the full rules, over gamma
 	$(call sweep,gantrain,onesided,gauss)
 
+appc:  ## JARE App. C: which rules reverse the generator's flow where d2f/dphi2 = -t^2 (seconds)
+	$(BIN)/python -m gantrain.analysis.appc $(REPORTS)/appc
+
 spectra:  ## every rule's spectrum at the Gaussian equilibrium (gantrain-analyze)
 	$(call sweep,gantrain-analyze,spectra,spectra)
 

@@ -51,6 +51,13 @@ def format_table(result: dict) -> str:
             f"max stable lr ({'spectral radius of the map' if 'multipliers' in result else 'Lemma 4'}) "
             f"{fmt(result['max_stable_lr'])}   lr {result['lr']:g} -> "
             f"{'stable' if result['stable'] else 'UNSTABLE'}"]
+    tail.append("flow cosine (App. C; < 0: the rule reverses the player's flow) "
+                f"generator {fmt(result.get('flow_cos_g'))}   "
+                f"discriminator {fmt(result.get('flow_cos_d'))}")
+    bound = result.get("conopt_bound")
+    if bound:
+        tail.append(f"eq. (30): tau(A) {fmt(bound['tau_conopt'])} >= tau(M)*Delta(gamma) "
+                    f"{fmt(bound['bound'])} -> {'holds' if bound['holds'] else 'VIOLATED'}")
     if result.get("iterations_lower_bound"):
         b = result["iterations_lower_bound"]
         tail.append(f"iterations to reach eps={b['eps']:g}: >= {b['corollary1']} (Cor. 1), "

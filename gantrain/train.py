@@ -237,6 +237,8 @@ class Trainer:
                         stopped = True
                         break
                     t_step = time.perf_counter()
+                    # JARE App. C's flow cosines on the logged steps (gantrain.rules.flow)
+                    self.rule.diagnose = step % cfg.log_every == 0 or step == cfg.steps
                     stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
                                                  self.data_rng)
                     if torch.device(self.device).type == "cuda":   # time the work, not the launch

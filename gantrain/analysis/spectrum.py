@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gantrain.analysis.conditions import point_conditions
 from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eigenvalues
 from gantrain.analysis.stability import (alternating_max_stable_step, alternating_multipliers,
                                          conditioning_factor, iteration_lower_bounds,
@@ -89,14 +90,14 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     n_g = sum(p.numel() for p in g_params)
     n = n_g + sum(p.numel() for p in d_params)
     exact = hasattr(game, "expected_losses")
-    partial = False
+    partial, samples = False, None
     if exact:
         J = field_jacobian(rule, rule.expected_losses(game, int(a.quadrature_order)), d_params,
                            g_params, zero_sum=game.zero_sum).cpu().double().numpy()
     else:
         rng = rng or torch.Generator(device=game.device).manual_seed(int(a.seed))
-        batches = [rule.losses(game, *game.sample_batch(int(cfg.batch_size), rng))
-                   for _ in range(int(a.batches))]
+        samples = [game.sample_batch(int(cfg.batch_size), rng) for _ in range(int(a.batches))]
+        batches = [rule.losses(game, x, z) for x, z in samples]
         op = JacobianOperator(rule, batches, d_params, g_params, zero_sum=game.zero_sum)
         J = op.dense().cpu().double().numpy() if n <= int(a.dense_max) else None
         partial = J is None
@@ -146,6 +147,8 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
         stable = lr < h_max
     result["max_stable_lr"] = h_max
     result["stable"] = stable
+    # JARE App. C's flow-reversal cosines and Theorem 2's eq. (30) (ConOpt)
+    result.update(point_conditions(cfg, game, rule, samples, ev, not partial))
     result["lr_over_max_stable_lr"] = _finite(lr / h_max) if h_max > 0 else None
     result["iterations_lower_bound"] = None
     if cfg.dataset.name == "gaussian" and cfg.arch.name == "linear" and cfg.method.name == "simgd":

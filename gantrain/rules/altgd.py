@@ -6,6 +6,7 @@ ConOpt's released code steps D first, JARE's G first (``d_first``). One call of 
 round: ``d_steps`` discriminator updates and ``g_steps`` generator updates.
 """
 from gantrain.rules.base import UpdateRule, apply, grads, norm, register
+from gantrain.rules.flow import cosine
 
 
 @register("altgd")
@@ -29,6 +30,8 @@ class AltGD(UpdateRule):
             *g, loss_d = self.reduce([*grads(loss_d, params, create_graph=False), loss_d.detach()])
             apply(g, params, opt_d)
             stats.update(loss_d=loss_d.detach(), grad_norm_d=norm(g), reg_grad_d=0.5 * norm(g) ** 2)
+            if self.diagnose:   # each player steps along its own plain gradient: cos = 1
+                stats["flow_cos_d"] = cosine(g, g)
 
         def step_g():
             params = game.g_params()
@@ -37,6 +40,8 @@ class AltGD(UpdateRule):
             *g, loss_g = self.reduce([*grads(loss_g, params, create_graph=False), loss_g.detach()])
             apply(g, params, opt_g)
             stats.update(loss_g=loss_g.detach(), grad_norm_g=norm(g), reg_grad_g=0.5 * norm(g) ** 2)
+            if self.diagnose:
+                stats["flow_cos_g"] = cosine(g, g)
 
         phases = [(step_d, self.d_steps), (step_g, self.g_steps)]
         for phase, count in (phases if self.d_first else phases[::-1]):

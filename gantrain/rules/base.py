@@ -102,6 +102,9 @@ class UpdateRule:
 
     # State a resumed run needs beyond parameters and optimizers (e.g. optimistic's last gradient).
     stateful: ClassVar[bool] = False
+    # Set by the training loop on the steps it logs: add the flow-reversal cosines (JARE App. C,
+    # gantrain.rules.flow) to the step's stats. Off otherwise: it costs a backward pass.
+    diagnose: bool = False
 
     def state_dict(self) -> dict:
         return {}
@@ -132,6 +135,9 @@ class FieldRule(UpdateRule):
             losses = [self.losses(game, x, z)]
         d_params, g_params = game.d_params(), game.g_params()
         out = self.direction(losses, d_params, g_params, zero_sum=game.zero_sum)
+        if self.diagnose:   # before the step: the plain gradients at the same point
+            from gantrain.rules.flow import batch_flow_cosines
+            out.stats.update(batch_flow_cosines(self, game, x, z, out.u_d, out.u_g))
         apply(out.u_d, d_params, opt_d)
         apply(out.u_g, g_params, opt_g)
         return out.stats

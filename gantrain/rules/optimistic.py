@@ -15,6 +15,7 @@ import torch
 
 from gantrain.rules.base import apply, register
 from gantrain.rules.extragradient import TwoPointRule
+from gantrain.rules.flow import flow_cosines
 
 
 @register("optimistic")
@@ -35,6 +36,8 @@ class Optimistic(TwoPointRule):
         self.previous = ([v.clone() for v in out.u_d], [v.clone() for v in out.u_g])
         apply(u_d, game.d_params(), opt_d)
         apply(u_g, game.g_params(), opt_g)
+        if self.diagnose:   # 2v_k − v_{k−1} against this step's plain gradient v_k
+            return {**out.stats, **flow_cosines(u_d, u_g, out.u_d, out.u_g)}
         return out.stats
 
     def state_dict(self) -> dict:
