@@ -152,10 +152,11 @@ def loss_rows(section: Section) -> list[dict]:
 
 def loss_curves(section: Section, path: Path, label: str = "") -> Path | None:
     """The discriminator's and the generator's loss against iterations (the Numerics supplement's
-    Fig. 11 (a), (b)), and the Inception score beside them (its (c)) where any run logged one; mean
-    over seeds ± one standard deviation. The numbers go to the same name with .json. None when no
-    run logged a loss."""
-    has_is = any(np.isfinite(r.series(IS_KEY)[1].astype(float)).any() for r in section.runs)
+    Fig. 11 (a), (b)), and the Inception score beside them (its (c)) where the runs evaluated it
+    (an empty panel when every score is null); mean over seeds ± one standard deviation. The
+    numbers go to the same name with .json. None when no run logged a loss."""
+    # the score's panel where runs evaluated it, even when every score is null (no weights)
+    has_is = any(len(r.series(IS_KEY)[0]) for r in section.runs) or bool(missing_reasons(section))
     keys = list(LOSS_KEYS) + ([(IS_KEY, "Inception score")] if has_is else [])
     rows = []
     for row in loss_rows(section):
@@ -185,7 +186,8 @@ def loss_curves(section: Section, path: Path, label: str = "") -> Path | None:
                 handles.setdefault(line["label"], h)
                 several |= band
             if not cell:
-                ax.text(0.5, 0.5, "no logged values", ha="center", va="center",
+                ax.text(0.5, 0.5, "no logged values" if key != IS_KEY else
+                        "no Inception score logged\n(see summary.md)", ha="center", va="center",
                         transform=ax.transAxes, color="0.4")
             ax.set_title(f"({'abc'[j]}) {ylabel}" + (f"\n{row['title']}" if row["title"] else ""),
                          fontsize=10)

@@ -147,6 +147,11 @@ def test_null_scores_are_reported_not_drawn(tmp_path):
     summary = (d / "summary.md").read_text()
     line = next(x for x in summary.splitlines() if x.startswith("- inception_score.png not made"))
     assert "no run logged an Inception score" in line and MISSING in line
+    # losses.png keeps Fig. 11's score panel, empty, when the runs evaluated but scored nothing
+    losses = json.loads((d / "losses.json").read_text())
+    assert losses["metrics"] == ["loss_d", "loss_g", "inception_score"]
+    (row,) = losses["rows"]
+    assert [len(p["lines"]) for p in row["panels"]] == [3, 3, 0]
     # the smoothing optimizers say where they come from; the CSV keeps the bare names
     table = (d / "table.md").read_text()
     assert "conopt_d (smoothing, paper text)" in table and "jare_d (smoothing, released code)" in table
