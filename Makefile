@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test bench ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
+.PHONY: help install test bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
 
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
@@ -33,6 +33,33 @@ mutants:  ## plant known bugs one at a time in a copy of the tree and check the 
 bench:  ## step time per rule and the default command's wall time/memory (see benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_step_time.py
 	$(BIN)/python benchmarks/bench_default_run.py
+
+# The GPU check (README "Checking a GPU"). gpu-wheels downloads here the wheels a GPU machine with
+# python3, torch and torchvision but no package index lacks, and builds gantrain's; torch is never
+# downloaded. GPU_PYTHON_VERSION must match that machine's `python3 --version` (gpu-check prints
+# it first). gpu-check runs every check and measurement in one call and writes
+# $(GPU_OUT)/gpu_check.json and .md; DEVICE=cpu runs the same code at tiny sizes; WHEELHOUSE=dir
+# installs from that folder first (no index); on the GPU machine GPU_CHECK_PYTHON=python3.
+GPU_PYTHON_VERSION ?= 3.12
+GPU_WHEELS         ?= gpu_wheels
+GPU_PLATFORMS      := manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64
+GPU_PACKAGES       := hydra-core==1.3.8 'omegaconf>=2.3,<2.4' pytorch-fid==0.3.0 PyYAML
+DEVICE             ?= auto
+GPU_OUT            ?= outputs/gpu_check
+WHEELHOUSE         ?=
+GPU_CHECK_PYTHON   ?= $(BIN)/python
+GPU_CHECK_ARGS     ?=
+gpu-wheels:  ## wheels for a GPU machine without an index: hydra-core, omegaconf, antlr4, pytorch-fid, PyYAML, gantrain
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(BIN)/pip download --no-deps --only-binary=:all: --python-version $(GPU_PYTHON_VERSION) \
+	  --implementation cp $(addprefix --platform ,$(GPU_PLATFORMS)) -d $(GPU_WHEELS) $(GPU_PACKAGES)
+	@# antlr4-python3-runtime 4.9.3 is only an sdist on PyPI: built here into a pure-Python wheel
+	$(BIN)/pip wheel --no-deps --no-build-isolation -w $(GPU_WHEELS) antlr4-python3-runtime==4.9.3
+	rm -rf build && $(BIN)/pip wheel --no-deps --no-build-isolation -w $(GPU_WHEELS) . && rm -rf build
+
+gpu-check:  ## every GPU check and measurement in one call, one JSON + Markdown report (DEVICE=cpu: tiny sizes)
+	$(GPU_CHECK_PYTHON) scripts/gpu_check.py --device $(DEVICE) --out $(GPU_OUT) \
+	  $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(GPU_CHECK_ARGS)
 
 ddp-smoke:  ## torch.distributed smoke run: 2 CPU processes (gloo) under torchrun, a few ConOpt steps
 	WANDB_MODE=disabled $(BIN)/torchrun --standalone --nproc_per_node=2 -m gantrain.cli method=conopt \

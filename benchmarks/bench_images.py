@@ -30,29 +30,44 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_rule(arch: str, method: str, args, device: str) -> float:
+def build_step(arch: str, method: str, batch: int, filters: int, device: str,
+               extra: tuple[str, ...] = ()):
+    """One training step of ``method`` on ``arch`` (fake_images, ``extra`` overrides added).
+
+    Returns:
+        (step, game): ``step()`` runs one step as the training loop does; ``game`` its game.
+    """
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[
-            "dataset=fake_images", f"dataset.size={max(256, args.batch)}", f"arch={arch}",
-            f"arch.filters={args.filters}", f"method={method}", f"batch_size={args.batch}",
-            "logger=none", f"device={device}"])
+            "dataset=fake_images", f"dataset.size={max(256, batch)}", f"arch={arch}",
+            f"arch.filters={filters}", f"method={method}", f"batch_size={batch}",
+            "logger=none", f"device={device}", *extra])
     torch.manual_seed(0)
     game = build_game(cfg, device)
     rule = build_rule(method, cfg.gamma, {k: v for k, v in cfg.method.items() if k != "name"})
     opt_d = build_optimizer(cfg.optim, game.d_params())
     opt_g = build_optimizer(cfg.optim, game.g_params())
     rng = torch.Generator(device=device).manual_seed(1)
-    step = lambda: rule.train_step(game, opt_d, opt_g, cfg.batch_size, rng)  # noqa: E731
-    for _ in range(2):
+    return (lambda: rule.train_step(game, opt_d, opt_g, cfg.batch_size, rng)), game
+
+
+def median_step_time(step, device: str, steps: int, warmup: int = 2) -> float:
+    """Median seconds of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
         step()
     times = []
-    for _ in range(args.steps):
+    for _ in range(steps):
         sync(device)
         t0 = time.perf_counter()
         step()
         sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_rule(arch: str, method: str, args, device: str) -> float:
+    step, _ = build_step(arch, method, args.batch, args.filters, device)
+    return median_step_time(step, device, args.steps)
 
 
 def inception_throughput(device: str, n: int = 100) -> float | None:
