@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.func import vmap
 
 from gantrain.checkpoint import atomic_write_text
-from gantrain.ensemble.functional import Players, build_direction
+from gantrain.ensemble.functional import Players, build_direction, check_covered, flow_cosines
 from gantrain.ensemble.optim import StackedOptimizer
 from gantrain.ensemble.packing import check_compatible
 from gantrain.errors import ConfigError
@@ -45,6 +45,7 @@ def check_member_config(cfg: DictConfig) -> None:
     if cfg.arch.name not in ARCHS:
         raise ConfigError(f"arch={cfg.arch.name} is invalid with launcher=ensemble: "
                           f"allowed: {', '.join(ARCHS)}")
+    check_covered(cfg.method.name)
     if cfg.analysis.every:
         raise ConfigError(f"analysis.every={cfg.analysis.every} is invalid with launcher=ensemble: "
                           "spectra during training run in single runs only; allowed: 0")
@@ -128,6 +129,8 @@ class Ensemble:
     def __init__(self, cfgs: list[DictConfig], run_dirs: list[Path]):
         if not cfgs:
             raise ConfigError("an ensemble needs at least one member")
+        for c in cfgs:
+            check_member_config(c)
         check_compatible(cfgs)
         if any(c.logger.get("mode", "disabled") != "disabled" for c in cfgs):
             log.warning("wandb is off in an ensemble (one wandb run per process); every member "
@@ -178,6 +181,7 @@ class Ensemble:
                                   device=first.device)
         players = Players(first.game.generator, first.game.discriminator, first.cfg.loss.name)
         self.direction = vmap(build_direction(first.cfg.method, players))
+        self.cosines = vmap(flow_cosines(players))
         self.halves = first.cfg.method.get("regularizer_estimate", "same_batch") == "unbiased"
 
     def _write_back(self, i: int, m: Member, with_optimizers: bool) -> None:
@@ -202,11 +206,15 @@ class Ensemble:
         zs = [drawn[i][1] if i in drawn else torch.zeros_like(z0) for i in range(len(live))]
         return torch.stack(xs), torch.stack(zs)
 
-    def step(self, live: list[Member], active: list[bool]) -> dict[str, torch.Tensor]:
-        """One update of the active members; every member's stats [N] (with param_norm)."""
+    def step(self, live: list[Member], active: list[bool],
+             diagnose: bool = False) -> dict[str, torch.Tensor]:
+        """One update of the active members; every member's stats [N] (with param_norm, and
+        with ``diagnose`` the flow-reversal cosines that single runs log at their log steps)."""
         mask = torch.tensor(active, device=self.gamma.device)
         x, z = self._batches(live, active)
         u_d, u_g, stats = self.direction(self.d, self.g, x, z, self.gamma)
+        if diagnose:   # before the step: the plain gradients at the same point
+            stats.update(self.cosines(self.d, self.g, x, z, u_d, u_g))
         self.d = self.opt_d.step(self.d, u_d, mask)
         self.g = self.opt_g.step(self.g, u_g, mask)
         sq = [p.square().flatten(1).sum(1) for p in (*self.g.values(), *self.d.values())]
@@ -229,7 +237,8 @@ class Ensemble:
                 if self.signals.received:   # between steps, never inside one
                     self._preempt(live, t0)
                 t = time.perf_counter()
-                stats = self.step(live, active)
+                cfg = live[0].cfg   # log_every and steps are shared (packing)
+                stats = self.step(live, active, step % cfg.log_every == 0 or step == cfg.steps)
                 dt = (time.perf_counter() - t) / sum(active)
                 for i, m in enumerate(live):
                     if active[i]:

@@ -31,6 +31,7 @@ SIMULTANEOUS = {   # rule → (penalty on the generator, penalty on the discrimi
     "jare_g": ("cross", "none"), "jare_d": ("none", "cross"), "gradnorm": ("full", "full"),
 }
 COVERED = (*SIMULTANEOUS, "sga", "r1", "r2")
+ESTIMATES = ("same_batch", "unbiased")   # not variance_corrected: per-sample gradient stacks
 NOT_COVERED = {
     "cgd": "its conjugate-gradient solve stops on a data-dependent residual, which does not "
            "vectorise",
@@ -248,11 +249,27 @@ def gradient_penalty(players: Players, on: str) -> Callable:
     return direction
 
 
+def flow_cosines(players: Players) -> Callable:
+    """The flow-reversal diagnostic (``gantrain.rules.flow``) for one member: the cosine between
+    each player's direction u and its plain gradient of the game's own losses on the same batch
+    and point (NaN where either is zero)."""
+    def cosines(d: Params, g: Params, x, z, u_d: Params, u_g: Params) -> dict[str, torch.Tensor]:
+        (v_d, v_g), _ = players.gradients(d, g, x, z)
+        cos = lambda a, b: _dot(a, b) / (_dot(a, a).sqrt() * _dot(b, b).sqrt())  # noqa: E731
+        return {"flow_cos_g": cos(u_g, v_g), "flow_cos_d": cos(u_d, v_d)}
+
+    return cosines
+
+
 def build_direction(method_cfg, players: Players) -> Callable:
     """The one-member direction function of ``method_cfg`` (its ``name`` and options)."""
     name = method_cfg.name
     check_covered(name)
-    halves = method_cfg.get("regularizer_estimate", "same_batch") == "unbiased"
+    estimate = method_cfg.get("regularizer_estimate", "same_batch")
+    if estimate not in ESTIMATES:
+        raise ConfigError(f"method.regularizer_estimate={estimate} is invalid with launcher=ensemble: "
+                          f"allowed: {', '.join(ESTIMATES)}")
+    halves = estimate == "unbiased"
     if name in SIMULTANEOUS:
         pg, pd = SIMULTANEOUS[name]
         return simultaneous(players, pg, pd, halves and name != "simgd", plain=name != "gradnorm")
