@@ -7,6 +7,7 @@ without reading the picture. Lines are the seed mean, bands ± one sample standa
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -189,8 +190,8 @@ def loss_curves(section: Section, path: Path, label: str = "") -> Path | None:
                 ax.text(0.5, 0.5, "no logged values" if key != IS_KEY else
                         "no Inception score logged\n(see summary.md)", ha="center", va="center",
                         transform=ax.transAxes, color="0.4")
-            ax.set_title(f"({'abc'[j]}) {ylabel}" + (f"\n{row['title']}" if row["title"] else ""),
-                         fontsize=10)
+            context = "\n" + textwrap.fill(row["title"], 48) if row["title"] else ""
+            ax.set_title(f"({'abc'[j]}) {ylabel}{context}", fontsize=9)
             if i == nrow - 1:
                 ax.set_xlabel("iteration")
             ax.grid(alpha=0.3)
