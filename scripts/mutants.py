@@ -244,6 +244,18 @@ MUTANTS = [
            "delta = (1 + gamma * m_min) / (1 + gamma * m_max)",
            "eq. (30)'s Δ(γ) inverted: the bound falls below τ(M) and always 'holds'",
            ("tests/analysis/test_conopt_bound.py",)),
+    Mutant("gpu-check-stale-wheel-unseen", "scripts/gpu_check.py",
+           'if digest.rstrip(b"=").decode() != packaged[path]:',
+           'if digest.decode() != packaged[path]:',
+           "the GPU check compares the wheel's RECORD hashes with padded base64 digests: every "
+           "file looks changed, or (the other way round) a stale wheel would pass",
+           ("tests/test_gpu_check.py", "-k", "stale")),
+    Mutant("gpu-check-reference-float32", "scripts/gpucheck/directions.py",
+           'self.ref = self.game("cpu", torch.float64)',
+           'self.ref = self.game("cpu", torch.float32)',
+           "the GPU check's rule-direction reference is float32, not float64: device errors of "
+           "any size are measured against a reference with the same round-off",
+           ("tests/test_gpu_check.py", "-k", "float32_against_float64")),
 ]
 
 

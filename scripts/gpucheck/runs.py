@@ -32,8 +32,11 @@ def launch(overrides: list[str], run_dir: Path, torchrun: bool = False) -> None:
     head = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
              "-m", "gantrain.cli"] if torchrun else [sys.executable, "-m", "gantrain.cli"])
     env = {**os.environ, "WANDB_MODE": "disabled"}
+    # Not from the checkout: `python -m` puts the working directory first on sys.path, and the
+    # gantrain installed for the check (a wheel on PYTHONPATH) must be the one that runs.
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([*head, *overrides, f"hydra.run.dir={run_dir}"], env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+                          cwd=run_dir.parent, capture_output=True, text=True, timeout=TIMEOUT_S)
     if proc.returncode != 0:
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
         raise RuntimeError(f"run {run_dir.name} exited {proc.returncode}: {tail}")
