@@ -191,3 +191,29 @@ def test_make_numerics_plans_every_sweep_and_its_report():
     assert out.count("quick=numerics") == len(SWEEPS)
     assert "numerics" in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
                                         text=True, check=True).stdout
+
+
+def test_make_numerics_quick_runs_every_figure_on_one_thread(tmp_path):
+    """QUICK=1 runs torch on one thread (on a shared CPU, more threads spin: the tiny quick nets ran
+    ~50× slower with two), unless the caller set OMP_NUM_THREADS; every sweep, then its report."""
+    import os
+
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("gantrain", "gantrain-report"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} OMP=$OMP_NUM_THREADS $*"\n')
+        (bin_dir / tool).chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+    def run(*args, **extra):
+        return subprocess.run(["make", "-s", "-C", str(ROOT), "numerics", f"VENV={tmp_path / 'venv'}",
+                               *args], capture_output=True, text=True, check=True,
+                              env={**env, **extra}).stdout.splitlines()
+
+    lines = run("QUICK=1")
+    order = ["numerics", "numerics_dense", "numerics_divergence", "numerics_resnet", "numerics_losses",
+             "numerics_altgd_lr", "numerics_lr", "numerics_gamma"]
+    assert [ln.split("sweep=")[1].split()[0] for ln in lines if ln.startswith("gantrain ")] == order
+    assert len(lines) == 2 * len(order) and all(" OMP=1 " in ln for ln in lines)
+    assert all(" OMP=3 " in ln for ln in run("QUICK=1", OMP_NUM_THREADS="3"))
+    assert all(" OMP= " in ln for ln in run())              # the full sweeps keep torch's default
