@@ -176,3 +176,23 @@ def test_direction_check_measures_float32_against_float64():
     assert 0 < row["cpu_f32"] < 1e-4
     assert row["device_f32"] == row["cpu_f32"] and row["device_tf32"] is None
     assert row["bound_f32"] == max(8 * row["cpu_f32"], F32_FLOOR) and row["passed"]
+
+
+def test_goals_are_judged_on_cuda_only():
+    from gpucheck import report
+
+    def row(rule, t, f):
+        return {"rule": rule, "time_ratio": t, "flop_ratio": f, "goal_met": t <= 1.15 * f}
+
+    rep = {"device": {"type": "cuda"}, "measurements": {
+        "steps": [row("conopt", 3.0, 2.7), row("jare", 3.2, 2.7)],          # 3.2 > 1.15 × 2.7
+        "inception_throughput": {"ratio": 1.3},
+        "isfid": {"samples": 50_000, "wall_s": 59.0}}}
+    assert [g["met"] for g in report.goals(rep)] == [False, True, True]
+    rep["measurements"]["steps"] = [row("conopt", 3.0, 2.7)]
+    rep["measurements"]["isfid"] = {"samples": 50_000, "wall_s": 61.0}
+    assert [g["met"] for g in report.goals(rep)] == [True, True, False]
+    rep["measurements"]["isfid"] = {"samples": 20, "wall_s": 1.0}     # too few samples to judge
+    assert report.goals(rep)[2]["met"] is None
+    rep["device"]["type"] = "cpu"
+    assert [g["met"] for g in report.goals(rep)] == [None, None, None]

@@ -15,9 +15,7 @@ from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.base import FieldRule
-
-from gpucheck.common import (TF32_BOUND, Sizes, compose_cfg, f32_bound, image_overrides, rel_err,
-                             set_tf32)
+from gpucheck.common import TF32_BOUND, Sizes, compose_cfg, f32_bound, image_overrides, rel_err, set_tf32
 
 ARCHS = ("resnet_v1", "dcgan4", "conv4")
 GAMMA = 0.5

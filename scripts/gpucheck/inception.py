@@ -14,7 +14,6 @@ import torch
 
 from gantrain.metrics import defaults as D
 from gantrain.metrics.inception import InceptionFeatures, build_fid_inception, quantize, weights_path
-
 from gpucheck.common import TF32_BOUND, Sizes, compose_cfg, image_overrides, rel_err, set_tf32, sync
 
 FEATURE_BOUND = 1e-4   # float32, TF32 off: ~100 layers of round-off, far below any real change

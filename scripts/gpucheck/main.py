@@ -75,7 +75,8 @@ def main(argv=None, install_note: str = "") -> int:
     args = parse(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if device == "cuda" and not torch.cuda.is_available():
-        print("gpu_check: --device=cuda is invalid: no CUDA device is visible; use --device cpu", file=sys.stderr)
+        print("gpu_check: --device=cuda is invalid: no CUDA device is visible; use --device cpu",
+              file=sys.stderr)
         return 2
     sizes = CUDA if device == "cuda" else CPU
     t0 = time.perf_counter()

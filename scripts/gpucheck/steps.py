@@ -4,11 +4,10 @@ the engine's CUDA defaults (TF32, cuDNN autotuning, channels_last)."""
 from __future__ import annotations
 
 import torch
+from bench_images import build_step, median_step_time
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_images import build_step, median_step_time
 from gantrain.models.resnet import RESNETS
-
 from gpucheck.common import Sizes, peak_memory_mib, reset_peak_memory, set_tf32
 
 ARCHS = ("resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet", "dcgan4")
