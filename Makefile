@@ -26,6 +26,12 @@ install:  ## create .venv and install gantrain (editable) with pinned torch
 test:  ## run the test suite (CPU, wandb disabled)
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2
 
+# A real one-node SLURM cluster (slurm-wlm, munge; installed with apt where missing, needs root),
+# started in a temporary folder for tests/slurm and always stopped again (scripts/slurm_cluster.sh).
+.PHONY: test-slurm
+test-slurm:  ## tests/slurm on a real one-node SLURM cluster started here: requeue, preemption, srun, submitit, Optuna
+	PYTEST="$(BIN)/python -m pytest" scripts/slurm_cluster.sh
+
 MUTANTS_ARGS ?=
 mutants:  ## plant known bugs one at a time in a copy of the tree and check the tests catch each (MUTANTS_ARGS=--quick)
 	$(BIN)/python scripts/mutants.py $(MUTANTS_ARGS)

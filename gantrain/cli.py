@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.errors import ConfigError, first_line
+from gantrain.search import OPTUNA_SWEEPER, sweeper_overrides, trial_value
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")   # shipped in the wheel
 log = logging.getLogger("gantrain")
@@ -40,7 +41,9 @@ def preflight(prog: str, config_name: str, check: Callable[[DictConfig], None],
     """Exit 2 with one line ``<prog>: error: ...`` on stderr when the command line does not
     compose, or, for a single run, when ``check`` refuses the composed config."""
     try:
-        _preflight(config_name, check, sys.argv[1:] if argv is None else argv, task_name)
+        extra = _preflight(config_name, check, sys.argv[1:] if argv is None else argv, task_name)
+        if argv is None and extra:   # what the sweep needs that the user did not say (Optuna)
+            sys.argv += extra
     except ConfigError as e:
         from gantrain.world import env_world
 
@@ -50,7 +53,7 @@ def preflight(prog: str, config_name: str, check: Callable[[DictConfig], None],
 
 
 def _preflight(config_name: str, check: Callable[[DictConfig], None], argv: list[str],
-               task_name: str) -> None:
+               task_name: str) -> list[str] | None:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         return
     from hydra._internal.utils import get_args_parser
@@ -80,7 +83,7 @@ def _preflight(config_name: str, check: Callable[[DictConfig], None], argv: list
         else:
             multirun = args.cfg is None and cfg.hydra.mode == RunMode.MULTIRUN
     if multirun:   # a bad value among the jobs is recorded by that job (summary.json), not here
-        _compose_sweep(h, name, overrides)
+        return _compose_sweep(h, name, overrides)
     elif args.cfg is None:
         check(cfg)
 
@@ -109,7 +112,7 @@ def _compose(h: Any, name: str, overrides: list[str], mode: RunMode) -> DictConf
         raise ConfigError(_explain(e, h, name, overrides, mode)) from None
 
 
-def _compose_sweep(h: Any, name: str, overrides: list[str]) -> None:
+def _compose_sweep(h: Any, name: str, overrides: list[str]) -> list[str] | None:
     """Compose the sweep's master config, then one job for every distinct combination of the
     swept config-group options (the other keys' values leave the config's structure alone), as
     Hydra's BasicSweeper expands it: its ``params`` first, then the command line."""
@@ -118,8 +121,10 @@ def _compose_sweep(h: Any, name: str, overrides: list[str]) -> None:
 
     master = _compose(h, name, [*overrides, "hydra.mode=MULTIRUN"], RunMode.MULTIRUN)
     sweeper = master.hydra.sweeper
+    if sweeper.get("_target_") == OPTUNA_SWEEPER:   # Optuna samples its own jobs
+        return sweeper_overrides(master, overrides, {_override_key(o) for o in overrides})
     if sweeper.get("_target_") != BASIC_SWEEPER:   # another sweeper expands its own way
-        return
+        return None
     loader = h.config_loader
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     try:
@@ -136,6 +141,7 @@ def _compose_sweep(h: Any, name: str, overrides: list[str]) -> None:
         if choice not in seen:
             seen.add(choice)
             _compose(h, name, fixed + list(job), RunMode.RUN)
+    return None
 
 
 def _override_key(text: str) -> str | None:
@@ -266,7 +272,7 @@ def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def _main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> float | None:
     from gantrain.world import env_world
     from gantrain.train import train
 
@@ -313,11 +319,17 @@ def _main(cfg: DictConfig) -> None:
                       if isinstance(m.get(k), (int, float)))
     log.info("%s after %d steps (%.1f s)%s -> %s", summary["status"], summary["steps_done"],
              summary["wall_time_s"], f": {shown}" if shown else "", run_dir)
+    if sweeping and hc.sweeper.get("_target_") == OPTUNA_SWEEPER:
+        return trial_value(cfg, summary)   # Optuna's value of this trial
+    return None
 
 
 def main() -> None:
     """The ``gantrain`` script (also ``python -m gantrain.cli``, e.g. under torchrun)."""
+    from gantrain.preemption import catch_early
     from gantrain.world import env_world
+
+    catch_early()   # a SLURM signal during the imports stops the run at step 0, with a checkpoint
 
     rank, world, _ = env_world()
     if world > 1 and rank != 0:   # rank 0 alone keeps Hydra's .hydra folder and log file

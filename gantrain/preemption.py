@@ -41,6 +41,30 @@ def stop_signals() -> list[int]:
     return sigs
 
 
+# A stop signal that comes while gantrain starts (its imports take seconds, and SLURM may signal a
+# requeued job within seconds of its start) would kill the process with no checkpoint and no
+# requeue. From `catch_early` on it is recorded instead, and the run stops at its first step
+# boundary as if it had come during the run; after the run it is recorded again (SLURM's
+# time-limit signal may come while the finished run's process exits, which must still exit 0).
+_EARLY: list[int] = []
+_CAUGHT: set[int] = set()   # signals catch_early took over: recorded again after each run
+
+
+def _record_early(signum, frame) -> None:
+    if signum not in _EARLY:
+        _EARLY.append(signum)
+
+
+def catch_early() -> None:
+    """Record SIGTERM and SIGUSR1 (where the process would die of them) until a run's
+    ``StopSignals`` takes them over."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _record_early)
+
+
 class StopSignals:
     """While active, the stop signals only record that they came; the training loop stops at the
     next step boundary. The handlers they replace (e.g. submitit's, which checkpoints the job
@@ -61,12 +85,18 @@ class StopSignals:
             old = signal.getsignal(sig)
             if old is signal.SIG_IGN:
                 continue
-            self.previous[sig] = old
+            if old is _record_early:
+                _CAUGHT.add(sig)
+            self.previous[sig] = signal.SIG_DFL if old is _record_early else old
             signal.signal(sig, self._handle)
+        self.received += [s for s in _EARLY if s in self.previous]   # came before the run
+        _EARLY.clear()
         return self
 
     def __exit__(self, *exc) -> None:
         for sig, old in self.previous.items():
+            if old is signal.SIG_DFL and sig in _CAUGHT:
+                old = _record_early   # a signal after the run must not kill the finished process
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 

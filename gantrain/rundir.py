@@ -18,7 +18,7 @@ from gantrain.errors import ConfigError, first_line
 log = logging.getLogger("gantrain")
 
 # Keys that may change between a run and its resumption without changing the trajectory.
-RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume", "keep_last", "requeue"}
+RESUMABLE_CHANGES = {"steps", "progress", "logger", "resume", "keep_last", "requeue", "search"}
 FINISHED = ("completed", "diverged")
 
 class RunDirBusy(ConfigError):

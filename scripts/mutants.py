@@ -68,6 +68,21 @@ MUTANTS = [
            "off by 2 and √2",
            ("tests/rules/test_regularizer_estimate.py", "tests/test_train.py", "-k",
             "regularizer or gaussian_run_directory")),
+    Mutant("startup-signal-kills", "gantrain/cli.py",
+           "    catch_early()   # a SLURM signal", "    pass   # a SLURM signal",
+           "a SIGUSR1 that comes while gantrain imports (SLURM may signal a requeued job within "
+           "seconds of its start) kills the run: no checkpoint, no requeue, the job FAILED",
+           ("tests/slurm/test_startup_signal.py",)),
+    Mutant("signal-after-run-kills", "gantrain/preemption.py",
+           "old = _record_early   # a signal after the run", "old = old   # a signal after the run",
+           "a time-limit SIGUSR1 that comes while a completed run's process exits kills it: the "
+           "finished job is recorded FAILED (signal 10)",
+           ("tests/slurm/test_startup_signal.py", "-k", "after_the_run")),
+    Mutant("search-diverged-is-best", "gantrain/search.py",
+           'return math.inf if direction == "minimize" else -math.inf',
+           'return -math.inf if direction == "minimize" else math.inf',
+           "a diverged trial is reported to Optuna as the best value instead of the worst",
+           ("tests/slurm/test_search.py", "-k", "trial_value")),
     Mutant("nonsaturating-loss-sign", "gantrain/losses.py",
            "mean(F.softplus(-d_fake))", "mean(F.softplus(d_fake))",
            "the non-saturating generator loss −log σ(D(G(z))) written with the wrong sign inside "

@@ -355,8 +355,19 @@ class Distributed:
     sync_batchnorm: bool = False
 
 
+@dataclass
+class Search:
+    # gantrain -m hydra/sweeper=optuna: the summary.json metric each trial returns (gantrain.search)
+    objective: str = "dist_equilibrium"
+    direction: str = "minimize"
+
+    def __post_init__(self):
+        _check(bool(self.objective), "search.objective", self.objective, "must name a metric of summary.json")
+        _one_of("search.direction", self.direction, ("minimize", "maximize"))
+
+
 SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
-                             "engine": Engine, "ema": EMA, "distributed": Distributed}
+                             "engine": Engine, "ema": EMA, "distributed": Distributed, "search": Search}
 # The composed config's top level (train.yaml and analyze.yaml; tests/config/test_compose.py keeps
 # this in step with them).
 TOP_LEVEL_KEYS = frozenset({*GROUPS, *SECTIONS, "gamma", "eta", "steps", "batch_size", "seed",
