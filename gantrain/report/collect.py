@@ -25,8 +25,9 @@ IGNORED_PREFIXES = ("logger.",)
 SKIP_DIRS = {"wandb", "__pycache__", "node_modules"}   # (run directories are never entered)
 MARKERS = ("summary.json", "spectrum.json", "phase.json", "config.yaml", "metrics.jsonl")
 
-# The method's own keys: they make the lines of a figure; all other varying keys make its panels.
-METHOD_KEYS = ("method.name", "gamma")
+# The method's own keys: they make the lines of a figure; all other varying keys make its panels
+# (the step size too is a line: the Numerics supplement's Figs. 12-13 draw a line per lr).
+METHOD_KEYS = ("method.name", "gamma", "eta")
 # Column order of varying keys (the rest follow alphabetically).
 KEY_ORDER = ("dataset.name", "dataset.mu", "dataset.sigma", "dataset.dim", "dataset.init_offset",
              "dataset.radius", "dataset.modes", "dataset.std", "dataset.resolution", "arch.name",

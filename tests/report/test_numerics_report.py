@@ -256,3 +256,29 @@ def test_every_numerics_sweep_has_the_figure_numbers_its_config_names():
         for fname, (label, caption) in figs.items():
             assert caption.startswith(label + ":")
             assert fname in ("image_samples.png", "inception_score.png", "losses.png")
+
+
+def test_an_lr_sweep_draws_a_panel_per_net_and_a_line_per_lr(tmp_path):
+    """Figs. 12-13's layout: the step size makes lines, the net panels (γ follows the net)."""
+    root, job = tmp_path / "numerics_lr", 0
+    for arch, gamma in (("dcgan3", 0.1), ("dcgan4", 10.0)):
+        for eta in (5e-5, 1e-4, 2e-4):
+            write_run(root / str(job), arch, "conopt", 0, {s: score(arch, "conopt", 0, s) + eta * 1e4
+                                                           for s in STEPS})
+            cfg = yaml.safe_load((root / str(job) / "config.yaml").read_text())
+            cfg.update(eta=eta, gamma=gamma)
+            (root / str(job) / "config.yaml").write_text(yaml.safe_dump(cfg))
+            job += 1
+    d = build_report(root, tmp_path / "out")["dir"]
+    data = json.loads((d / "inception_score.json").read_text())
+    assert data["label"] == "Numerics Fig. 13"
+    assert [p["title"] for p in data["panels"]] == ["arch = dcgan3", "arch = dcgan4"]
+    for panel, gamma in zip(data["panels"], ("0.1", "10")):
+        assert [ln["label"] for ln in panel["lines"]] == [
+            f"conopt, η={eta}, γ={gamma}" for eta in ("5e-05", "0.0001", "0.0002")]
+        arch = panel["title"].split(" = ")[1]
+        for line, eta in zip(panel["lines"], (5e-5, 1e-4, 2e-4)):
+            np.testing.assert_allclose(line["mean"], [score(arch, "conopt", 0, s) + eta * 1e4
+                                                      for s in STEPS], rtol=1e-12)
+    rows = json.loads((d / "losses.json").read_text())["rows"]
+    assert [row["title"] for row in rows] == ["arch = dcgan3", "arch = dcgan4"]
