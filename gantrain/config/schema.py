@@ -23,7 +23,13 @@ class SimultaneousMethod:
     regularizer_estimate: str = "same_batch"
 
     def __post_init__(self):
-        _one_of("method.regularizer_estimate", self.regularizer_estimate, ("same_batch", "unbiased"))
+        _one_of("method.regularizer_estimate", self.regularizer_estimate,
+                ("same_batch", "unbiased", "variance_corrected"))
+
+
+# variance_corrected needs per-sample gradients, defined where samples do not interact (no batch
+# norm): the toy games. Their datasets:
+PER_SAMPLE_DATASETS = ("gaussian", "dirac", "mog")
 
 
 @dataclass
@@ -433,3 +439,11 @@ def validate(cfg: DictConfig) -> None:
     if cfg.method.get("regularizer_estimate") == "unbiased":
         _check(cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size", cfg.batch_size,
                "method.regularizer_estimate=unbiased needs an even batch_size >= 2")
+    if cfg.method.get("regularizer_estimate") == "variance_corrected":
+        _check(cfg.batch_size >= 2, "batch_size", cfg.batch_size,
+               "method.regularizer_estimate=variance_corrected needs batch_size >= 2 (it divides "
+               "by B - 1)")
+        _check(cfg.dataset.name in PER_SAMPLE_DATASETS, "method.regularizer_estimate",
+               "variance_corrected", f"per-sample gradients are supported on dataset="
+               f"{', '.join(PER_SAMPLE_DATASETS)} (image nets: batch norm couples the samples); "
+               f"with dataset={cfg.dataset.name} use same_batch or unbiased")

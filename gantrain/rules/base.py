@@ -16,13 +16,14 @@ import torch
 
 if TYPE_CHECKING:
     from gantrain.games.base import Game
+    from gantrain.rules.per_sample import PerSample
 
 Tensors = list[torch.Tensor]
 LossPair = tuple[torch.Tensor, torch.Tensor]   # (L_D, L_G)
 # What penalty a player's direction gets: none; "full" = ∇ R with R = ½‖v‖² (ConOpt);
 # "cross" = ∇ of half the squared norm of the *other* player's gradient (JARE).
 Penalty = Literal["none", "full", "cross"]
-ESTIMATES = ("same_batch", "unbiased")
+ESTIMATES = ("same_batch", "unbiased", "variance_corrected")
 
 RULES: dict[str, type["UpdateRule"]] = {}
 
@@ -168,7 +169,9 @@ class SimultaneousRule(FieldRule):
     """Both players step from the same point with one batch (the papers' estimator).
 
     ``regularizer_estimate``: ``same_batch`` squares the batch gradient (biased by Var/(2B),
-    docs/methods.md §3); ``unbiased`` uses ½⟨v_A, v_B⟩ of two independent half-batches.
+    docs/methods.md §3); ``unbiased`` uses ½⟨v_A, v_B⟩ of two independent half-batches;
+    ``variance_corrected`` subtracts the per-sample variance term (the Numerics supplement,
+    gantrain.rules.per_sample).
     """
 
     penalize_generator: ClassVar[Penalty] = "none"
@@ -187,8 +190,10 @@ class SimultaneousRule(FieldRule):
 
     def direction(self, losses: Sequence[tuple[torch.Tensor, torch.Tensor]],
                   d_params: Sequence[torch.Tensor], g_params: Sequence[torch.Tensor],
-                  create_graph: bool = False, zero_sum: bool = False) -> Direction:
-        """Directions from one (L_D, L_G) pair, or two from independent half-batches (unbiased).
+                  create_graph: bool = False, zero_sum: bool = False,
+                  per_sample: "PerSample | None" = None) -> Direction:
+        """Directions from one (L_D, L_G) pair, or two from independent half-batches (unbiased),
+        or (variance_corrected) from per-sample gradient stacks, ``losses`` then unused.
 
         With ``create_graph`` the result stays differentiable (used for Jacobians of the field).
         ``zero_sum`` declares L_G = −L_D (the minimax loss), which saves a backward pass.
@@ -208,7 +213,11 @@ class SimultaneousRule(FieldRule):
         need_d_graph = create_graph or (self._gamma_nonzero() and need_d_graph)
         n_d = len(d_params)
 
-        if zero_sum:  # L_G = −L_D: one backward pass gives both players' gradients
+        if per_sample is not None:   # the batch gradient is the mean of the per-sample ones
+            losses = [(per_sample.loss_d, per_sample.loss_g)]
+            v_d = [[t.mean(0) for t in per_sample.d]]
+            v_g = [[t.mean(0) for t in per_sample.g]]
+        elif zero_sum:  # L_G = −L_D: one backward pass gives both players' gradients
             both = [grads(ld, [*d_params, *g_params], need_d_graph or need_g_graph)
                     for ld, _ in losses]
             v_d = [b[:n_d] for b in both]
@@ -225,6 +234,8 @@ class SimultaneousRule(FieldRule):
         # R terms: ½⟨g_1, g_2⟩, with g_1 = g_2 for the same-batch estimate.
         r_d = 0.5 * dot(gv_d[0], gv_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
         r_g = 0.5 * dot(gv_g[0], gv_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
+        if per_sample is not None:
+            r_d, r_g = self._corrected(r_d, r_g, per_sample)
         g_d, g_g = mean_of(gv_d), mean_of(gv_g)
 
         u_g, u_d = g_g, g_d
@@ -232,14 +243,14 @@ class SimultaneousRule(FieldRule):
             blocks = {"full": ("d", "g"), "cross": ("d",)}
             if pg != "none" and pg == pd == "full":   # ConOpt: one pass gives both players
                 reg = self._vjp(v_d, v_g, gv_d, gv_g, ("d", "g"), [*d_params, *g_params],
-                                create_graph)
+                                create_graph, per_sample)
                 reg_d, reg_g = reg[:n_d], reg[n_d:]
             else:
-                reg_g = (None if pg == "none" else
-                         self._vjp(v_d, v_g, gv_d, gv_g, blocks[pg], g_params, create_graph))
+                reg_g = (None if pg == "none" else self._vjp(v_d, v_g, gv_d, gv_g, blocks[pg],
+                                                             g_params, create_graph, per_sample))
                 blocks = {"full": ("d", "g"), "cross": ("g",)}
-                reg_d = (None if pd == "none" else
-                         self._vjp(v_d, v_g, gv_d, gv_g, blocks[pd], d_params, create_graph))
+                reg_d = (None if pd == "none" else self._vjp(v_d, v_g, gv_d, gv_g, blocks[pd],
+                                                             d_params, create_graph, per_sample))
             if reg_g is not None:
                 u_g = [self._add_scaled(g, r) for g, r in zip(g_g, reg_g)]
             if reg_d is not None:
@@ -248,7 +259,8 @@ class SimultaneousRule(FieldRule):
         loss_g = losses[0][1] if len(losses) == 1 else sum(lg for _, lg in losses) / len(losses)
         if self.reduce is not identity:
             loss_d, loss_g = self.reduce([loss_d.detach(), loss_g.detach()])
-        same = len(losses) == 1  # then ‖g‖ = √(2R) needs no second pass over the gradients
+        # one batch, squared as it is: ‖g‖ = √(2R) needs no second pass over the gradients
+        same = len(losses) == 1 and per_sample is None
         stats = dict(loss_d=loss_d, loss_g=loss_g,
                      grad_norm_d=(2 * r_d).sqrt() if same else norm(g_d),
                      grad_norm_g=(2 * r_g).sqrt() if same else norm(g_g),
@@ -260,13 +272,20 @@ class SimultaneousRule(FieldRule):
 
     def _vjp(self, v_d: list[Tensors], v_g: list[Tensors], gv_d: list[Tensors],
              gv_g: list[Tensors], blocks: tuple[str, ...], params: Sequence[torch.Tensor],
-             create_graph: bool) -> Tensors:
+             create_graph: bool, per_sample: "PerSample | None" = None) -> Tensors:
         """Σ_i (1/m) J_iᵀ c_i over the m half-batches, reduced: J_i is the Jacobian of the local
         gradient blocks of half-batch i w.r.t. ``params``, c_i the global gradient of the other
         half-batch (of the same batch when m = 1). The cotangents stay attached, so with
-        ``create_graph`` the result is the exact, differentiable gradient of the regularizer."""
+        ``create_graph`` the result is the exact, differentiable gradient of the regularizer.
+
+        With ``per_sample`` (variance_corrected) it is the gradient of B/(B − 1)·½‖ḡ‖² −
+        1/(B − 1)·(1/B)Σ ½‖g_i‖²: the batch term scaled, and each local stack of b rows with
+        itself as cotangent, scaled by −1/(b(B − 1)) (the reduction's mean over processes turns
+        the local 1/b into the global 1/B)."""
         m = len(v_d)
         outputs, cotangents = [], []
+        big = per_sample.batch_size if per_sample is not None else 0
+        scale = big / (big - 1) if per_sample is not None else (1.0 if m == 1 else 1.0 / m)
         for i in range(m):
             j = m - 1 - i
             for b in blocks:
@@ -274,12 +293,26 @@ class SimultaneousRule(FieldRule):
                 for t, c in zip(local, glob):
                     if t.requires_grad:
                         outputs.append(t)
-                        cotangents.append(c if m == 1 else c / m)
+                        cotangents.append(c if scale == 1.0 else c * scale)
+        for b in (blocks if per_sample is not None else ()):
+            for t in (per_sample.d if b == "d" else per_sample.g):
+                if t.requires_grad:
+                    outputs.append(t)
+                    cotangents.append(t * (-1.0 / (t.shape[0] * (big - 1))))
         if not outputs:
             return [torch.zeros_like(p) for p in params]
         out = torch.autograd.grad(outputs, params, grad_outputs=cotangents,
                                   create_graph=create_graph, retain_graph=True, allow_unused=True)
         return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(params, out)])
+
+    def _corrected(self, r_d: torch.Tensor, r_g: torch.Tensor,
+                   per_sample: "PerSample") -> tuple[torch.Tensor, torch.Tensor]:
+        """B/(B − 1)·½‖ḡ‖² − 1/(B − 1)·(1/B)Σ ½‖g_i‖² per player (gantrain.rules.per_sample)."""
+        big = per_sample.batch_size
+        sq = [0.5 * sum(t.flatten(1).square().sum(1).mean() for t in stack)
+              for stack in (per_sample.d, per_sample.g)]
+        sq_d, sq_g = self.reduce(sq)
+        return ((big * r_d - sq_d) / (big - 1), (big * r_g - sq_g) / (big - 1))
 
     def _gamma_nonzero(self) -> bool:
         return bool((self.gamma != 0).any()) if isinstance(self.gamma, torch.Tensor) else self.gamma != 0
@@ -291,3 +324,19 @@ class SimultaneousRule(FieldRule):
 
     def uses_halves(self) -> bool:
         return self.regularizer_estimate == "unbiased" and self.regularized
+
+    def train_step(self, game, opt_d, opt_g, batch_size, rng):
+        if self.regularizer_estimate != "variance_corrected" or not self.regularized:
+            return super().train_step(game, opt_d, opt_g, batch_size, rng)
+        from gantrain.rules.per_sample import per_sample_gradients
+
+        x, z = game.sample_batch(batch_size, rng)
+        d_params, g_params = game.d_params(), game.g_params()
+        per = per_sample_gradients(self, game, x, z, batch_size)
+        out = self.direction(None, d_params, g_params, per_sample=per)
+        if self.diagnose:
+            from gantrain.rules.flow import batch_flow_cosines
+            out.stats.update(batch_flow_cosines(self, game, x, z, out.u_d, out.u_g))
+        apply(out.u_d, d_params, opt_d)
+        apply(out.u_g, g_params, opt_g)
+        return out.stats

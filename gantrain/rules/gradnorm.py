@@ -42,3 +42,9 @@ class GradNorm(Delegating, FieldRule):
 
     def direction(self, *args, **kwargs):
         return self._rule.direction(*args, **kwargs)
+
+    def train_step(self, game, opt_d, opt_g, batch_size, rng):
+        if self.regularizer_estimate != "variance_corrected":
+            return super().train_step(game, opt_d, opt_g, batch_size, rng)
+        self._rule.diagnose = self.diagnose   # the inner rule's step draws the per-sample batch
+        return self._rule.train_step(game, opt_d, opt_g, batch_size, rng)

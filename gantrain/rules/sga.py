@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import torch
 
-from gantrain.rules.base import (ESTIMATES, Direction, FieldRule, dot, grads, identity, mean_of,
+from gantrain.rules.base import (Direction, FieldRule, dot, grads, identity, mean_of,
                                  norm, register)
+
+
+ESTIMATES = ("same_batch", "unbiased")
 
 
 @register("sga")
@@ -26,7 +29,7 @@ class SGA(FieldRule):
     def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch",
                  align: bool = False, align_eps: float = 0.1, **options):
         super().__init__(gamma, **options)
-        if regularizer_estimate not in ESTIMATES:
+        if regularizer_estimate not in ESTIMATES:   # no variance_corrected: its products are not squares
             raise ValueError(f"method.regularizer_estimate={regularizer_estimate!r} is not known; "
                              f"allowed: {', '.join(ESTIMATES)}")
         if align and isinstance(self.gamma, torch.Tensor):

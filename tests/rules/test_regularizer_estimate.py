@@ -31,6 +31,7 @@ def regularizer_samples(estimate: str) -> torch.Tensor:
 @pytest.mark.parametrize("estimate,expected", [
     ("same_batch", 1.0 + SIGMA**2 * N / B),   # ½‖E v‖² + Var/(2B)
     ("unbiased", 1.0),
+    ("variance_corrected", 1.0),              # ½‖v̄‖² − S²/(2B − 2), the Numerics supplement's
 ])
 def test_regularizer_expectation(estimate, expected):
     r = regularizer_samples(estimate)
