@@ -126,7 +126,8 @@ def summary_md(name: str, source: Path, secs: list[Section], written: dict[str, 
     for fname in written:
         parts.append(f"- [{fname}]({fname}): {figure_text(name, fname)}")
     for fname, why in skipped.items():
-        parts.append(f"- {fname} not made: {why}.")
+        label = numerics.figure_label(name, fname)
+        parts.append(f"- {fname}{f' ({label})' if label else ''} not made: {why}.")
     if not written and not skipped:
         parts.append("- None apply to these runs.")
     parts += ["", "## Table", "", "(also table.md, table.csv)", ""]

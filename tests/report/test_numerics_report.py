@@ -152,6 +152,9 @@ def test_null_scores_are_reported_not_drawn(tmp_path):
     assert losses["metrics"] == ["loss_d", "loss_g", "inception_score"]
     (row,) = losses["rows"]
     assert [len(p["lines"]) for p in row["panels"]] == [3, 3, 0]
+    # in a numerics sweep's report the missing figure says which of the supplement's it is
+    summary = (build_report(root, tmp_path / "out", name="numerics_dense")["dir"] / "summary.md").read_text()
+    assert "- inception_score.png (Numerics Fig. 8) not made: no run logged an Inception score" in summary
     # the smoothing optimizers say where they come from; the CSV keeps the bare names
     table = (d / "table.md").read_text()
     assert "conopt_d (smoothing, paper text)" in table and "jare_d (smoothing, released code)" in table
