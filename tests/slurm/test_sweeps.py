@@ -31,7 +31,7 @@ def test_submitit_grid_and_report(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = _slurm_jobs(sweep)
     assert len(jobs) == 3
-    states = {j: C.job(j).get("JobState") for j in jobs}
+    states = {j: C.wait_job(j, timeout=120)["JobState"] for j in jobs}   # past COMPLETING
     assert set(states.values()) == {"COMPLETED"}, states
     methods = sorted(C.summary(sweep / str(i))["method"] for i in range(3))
     assert methods == ["conopt", "jare", "simgd"]
