@@ -282,6 +282,21 @@ MUTANTS = [
            "the GPU check's rule-direction reference is float32, not float64: device errors of "
            "any size are measured against a reference with the same round-off",
            ("tests/test_gpu_check.py", "-k", "float32_against_float64")),
+    Mutant("ensemble-unbiased-same-half", "gantrain/ensemble/functional.py",
+           "for part in vs[m - 1 - i])", "for part in vs[i])",
+           "the ensemble's unbiased estimate pairs each half-batch's Jacobian with its own "
+           "gradient (the biased estimate again) while single runs use the other half's",
+           ("tests/ensemble/test_exact.py", "-k", "unbiased and jare")),
+    Mutant("ensemble-frozen-member-moves", "gantrain/ensemble/optim.py",
+           "out[k] = torch.where(mask, q, p)", "out[k] = q",
+           "a member that waits (resumed from a later step) or has diverged keeps stepping on "
+           "placeholder batches: resumed members leave their single-run trajectory",
+           ("tests/ensemble/test_faults.py", "-k", "different_steps")),
+    Mutant("ensemble-optimizer-state-not-saved", "gantrain/ensemble/optim.py",
+           "opt.state[p] = st", "pass",
+           "members' checkpoints hold an empty optimizer state: a resumed member restarts "
+           "RMSProp's accumulator and leaves its trajectory",
+           ("tests/ensemble/test_faults.py", "-k", "sigterm")),
 ]
 
 
