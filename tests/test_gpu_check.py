@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "benchmarks")]   # gpucheck, bench_images
 import gpu_check  # noqa: E402
 
 CHECKS = {"rule_directions", "channels_last", "inception_features", "deterministic_resume", "ema",
@@ -168,7 +168,6 @@ def test_make_gpu_wheels_downloads_binaries_for_the_gpu_python():
 def test_direction_check_measures_float32_against_float64():
     """One rule on one net, in process: float32 differs from the float64 reference by round-off
     (not 0: the reference really is float64), and on the CPU the device path is the CPU path."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from gpucheck.common import CPU, F32_FLOOR
     from gpucheck.directions import compare_rule
 
@@ -196,3 +195,13 @@ def test_goals_are_judged_on_cuda_only():
     assert report.goals(rep)[2]["met"] is None
     rep["device"]["type"] = "cpu"
     assert [g["met"] for g in report.goals(rep)] == [None, None, None]
+
+
+def test_direction_check_that_runs_out_of_time_fails_naming_what_it_skipped():
+    from gpucheck.common import CPU
+    from gpucheck.directions import check_directions
+
+    passed, numbers, note = check_directions(CPU, "cpu", ["simgd"], max_s=-1)
+    assert not passed and numbers["rows"] == []
+    assert numbers["skipped"] == ["resnet_v1/simgd", "dcgan4/simgd", "conv4/simgd"]
+    assert "not compared" in note and "conv4/simgd" in note

@@ -27,6 +27,7 @@ class Sizes:
     dir_filters: int          # rule directions: network width and batch
     dir_batch: int
     dir_res: int              # resolution of the DC-GAN style nets in the direction checks
+    dir_max_s: float | None   # the direction check stops comparing after this many seconds
     run_filters: int          # training runs (resume, EMA, torchrun)
     run_batch: int
     run_res: int
@@ -40,10 +41,10 @@ class Sizes:
     isfid_samples: int        # IS + FID wall time
 
 
-CUDA = Sizes(dir_filters=16, dir_batch=8, dir_res=32, run_filters=16, run_batch=32, run_res=32,
+CUDA = Sizes(dir_filters=8, dir_batch=8, dir_res=32, dir_max_s=150, run_filters=16, run_batch=32, run_res=32,
              bench_filters=64, bench_batch=64, bench_steps=10, bench_warmup=3,
              inception_batch=200, inception_batches=5, feature_images=16, isfid_samples=50_000)
-CPU = Sizes(dir_filters=4, dir_batch=4, dir_res=16, run_filters=4, run_batch=8, run_res=16,
+CPU = Sizes(dir_filters=4, dir_batch=4, dir_res=16, dir_max_s=None, run_filters=4, run_batch=8, run_res=16,
             bench_filters=4, bench_batch=4, bench_steps=2, bench_warmup=1,
             inception_batch=4, inception_batches=1, feature_images=2, isfid_samples=20)
 

@@ -53,7 +53,7 @@ def _part(name: str, device: str, sizes, args, work: Path, state: dict):
     """Run one part: a Check for the checks, a number dict for the measurements."""
     if name == "rule_directions":
         rules = [r for r in args.rules.split(",") if r] or None
-        return run_check(name, directions.check_directions, sizes, device, rules)
+        return run_check(name, directions.check_directions, sizes, device, rules, sizes.dir_max_s)
     if name == "channels_last":
         return run_check(name, directions.check_channels_last, sizes, device)
     if name == "inception_features":
