@@ -288,7 +288,7 @@ MUTANTS = [
            "gradient (the biased estimate again) while single runs use the other half's",
            ("tests/ensemble/test_exact.py", "-k", "unbiased and jare")),
     Mutant("ensemble-frozen-member-moves", "gantrain/ensemble/optim.py",
-           "out[k] = torch.where(mask, q, p)", "out[k] = q",
+           "out[k] = q if everyone else torch.where(mask, q, p)", "out[k] = q",
            "a member that waits (resumed from a later step) or has diverged keeps stepping on "
            "placeholder batches: resumed members leave their single-run trajectory",
            ("tests/ensemble/test_faults.py", "-k", "different_steps")),

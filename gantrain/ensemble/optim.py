@@ -75,6 +75,7 @@ class StackedOptimizer:
     def step(self, params: Stack, grads: Stack, active: torch.Tensor) -> Stack:
         """The stepped parameters (a new dict); the state moves for the ``active`` members."""
         steps = torch.where(active, self.steps + 1, self.steps)
+        everyone = bool(active.all())   # the common case: no member to hold back
         new_state = {s: {} for s in self.state}
         out = {}
         for k, p in params.items():
@@ -82,9 +83,9 @@ class StackedOptimizer:
             slots = {s: self.state[s][k] for s in self.state}
             q, moved = self._update(p, g, slots, steps)
             mask = _col(active, p).bool()
-            out[k] = torch.where(mask, q, p)
+            out[k] = q if everyone else torch.where(mask, q, p)
             for s, v in moved.items():
-                new_state[s][k] = torch.where(mask, v, slots[s])
+                new_state[s][k] = v if everyone else torch.where(mask, v, slots[s])
         self.state, self.steps = new_state, steps
         self.started = self.started | active
         return out
