@@ -100,7 +100,7 @@ def test_time_limit_requeue_submitit(long_runs):
     assert sub.returncode == 0, out[-3000:]
     jobs = [p.name for p in (base / "submitit" / ".submitit").iterdir() if p.name.isdigit()]
     assert len(jobs) == 1, jobs
-    info = C.job(jobs[0])
+    info = C.wait_job(jobs[0], timeout=120)   # past COMPLETING: submitit returns on its result file
     folder = base / "submitit" / ".submitit" / jobs[0]
     text = C.log_text(base / "submitit" / "0" / "gantrain.log",
                       *sorted(folder.glob("*_log.*")))
