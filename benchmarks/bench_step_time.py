@@ -3,7 +3,8 @@
 Usage: python benchmarks/bench_step_time.py [--steps N] [--repeats R] [--out FILE]
        python benchmarks/bench_step_time.py --estimates [--methods conopt,jare]
 ``--estimates`` times the regularized rules with each ``method.regularizer_estimate`` (same_batch,
-unbiased, variance_corrected) instead of every rule with its default. Rules are timed interleaved, R rounds of N steps each, and the median round is reported, so that
+unbiased, variance_corrected) instead of every rule with its default. Rules are timed
+interleaved, R rounds of N steps each, and the median round is reported, so that
 machine noise hits every rule alike. Results are written as a Markdown table.
 """
 from __future__ import annotations
@@ -21,7 +22,6 @@ from gantrain.cli import CONFIG_DIR
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import RULES, build_rule
-
 
 ESTIMATES = ("same_batch", "unbiased", "variance_corrected")
 
@@ -68,7 +68,7 @@ def main() -> None:
                 step()
             rounds[m].append((time.perf_counter() - t0) / args.steps)
     base = statistics.median(rounds["simgd"])
-    lines = [f"| rule | step time (ms) | ratio to simgd |", "|---|---:|---:|"]
+    lines = ["| rule | step time (ms) | ratio to simgd |", "|---|---:|---:|"]
     for m in methods:
         t = statistics.median(rounds[m])
         lines.append(f"| {m} | {1e3 * t:.2f} | {t / base:.2f} |")

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from gantrain.rules.base import (Direction, FieldRule, dot, grads, identity, mean_of,
-                                 norm, register)
-
+from gantrain.rules.base import Direction, FieldRule, dot, grads, identity, mean_of, norm, register
 
 ESTIMATES = ("same_batch", "unbiased")
 
