@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
+.PHONY: help install test test-fast test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
 
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
@@ -23,8 +23,20 @@ install:  ## create .venv and install gantrain (editable) with pinned torch
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -c constraints.txt -e '.[test]'
 
-test:  ## run the test suite (CPU, wandb disabled)
+test:  ## run the test suite (CPU, wandb disabled; the slow tier included)
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2
+
+test-fast:  ## the suite without the slow tier (-m 'not slow'): a few minutes on 2 cores
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+test-portable:  ## rerun the trajectory-dependent tests under every CPU kernel path and 1 and 2 threads
+	scripts/test_portable.sh $(BIN)/python
+
+wheel-check:  ## build the wheel, install it in a fresh venv outside the checkout, run the tools from there
+	scripts/wheel_check.sh $(PYTHON)
+
+lint:  ## ruff (configured in pyproject.toml)
+	$(BIN)/ruff check gantrain tests scripts benchmarks
 
 # A real one-node SLURM cluster (slurm-wlm, munge; installed with apt where missing, needs root),
 # started in a temporary folder for tests/slurm and always stopped again (scripts/slurm_cluster.sh).

@@ -4,14 +4,16 @@ import os
 os.environ["WANDB_MODE"] = "disabled"
 # `make test` runs two xdist workers on two cores: more threads per worker than that only makes
 # OpenMP threads spin against each other (observed: 50x slower double-backward passes).
-os.environ["OMP_NUM_THREADS"] = "1"
+# `make test-portable` reruns the trajectory tests with GANTRAIN_TEST_THREADS=2 (one worker).
+THREADS = int(os.environ.get("GANTRAIN_TEST_THREADS", "1"))
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
 
 import torch  # noqa: E402
 
 from gantrain.metrics import defaults as D  # noqa: E402
 from gantrain.metrics.inception import build_fid_inception  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(THREADS)
 
 
 import pytest  # noqa: E402

@@ -24,6 +24,8 @@ def make(target: str, tmp_path: Path, sweep_args: str) -> subprocess.CompletedPr
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
+@pytest.mark.trajectory
 def test_fig5_quick_sweep_and_report(tmp_path):
     proc = make("fig5", tmp_path, "steps=60 log_every=20 checkpoint_every=60")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -36,6 +38,8 @@ def test_fig5_quick_sweep_and_report(tmp_path):
     assert "dist_equilibrium" in (report / "summary.md").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.trajectory
 def test_fig7_quick_sweep_and_report(tmp_path):
     proc = make("fig7", tmp_path, "steps=20 log_every=10 checkpoint_every=20 arch.width=8 "
                                   "eval.num_samples=64 eval.image_steps=[0,10,20]")
@@ -52,6 +56,6 @@ def test_fig7_quick_sweep_and_report(tmp_path):
 def test_every_paper_target_is_listed_and_plans_a_sweep_and_a_report(target):
     out = subprocess.run(["make", "-C", str(ROOT), "-n", target, "QUICK=1"], capture_output=True,
                          text=True, check=True).stdout
-    assert f"--config-name {target}" in out and "gantrain-report" in out
+    assert f" -m sweep={target} " in out and "gantrain-report" in out
     assert target in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
                                     text=True, check=True).stdout

@@ -199,6 +199,7 @@ def test_report_files_tables_and_figures(report):
     assert {(r["game"], r["method"]) for r in payload["rows"]} == set(report["rows"])
 
 
+@pytest.mark.trajectory
 def test_tiny_zoo_run_and_report_end_to_end(tmp_path, capsys):
     """Two rules on the DiracGAN (20 steps) and their quick phase diagrams, in this process; the
     report's 10× step is recomputed here from metrics.jsonl."""
