@@ -9,7 +9,7 @@
 set -uo pipefail
 PY=${1:-.venv/bin/python}
 shift || true
-native=$(ATEN_CPU_CAPABILITY= "$PY" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())')
+native=$(env -u ATEN_CPU_CAPABILITY "$PY" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())')
 caps=(default)
 case "$native" in
   AVX512*) caps+=(avx2 native) ;;
@@ -21,7 +21,8 @@ for cap in "${caps[@]}"; do
   for threads in 1 2; do
     if [ "$cap" = native ]; then capenv=(env -u ATEN_CPU_CAPABILITY); else capenv=(env ATEN_CPU_CAPABILITY="$cap"); fi
     # 1 thread: two xdist workers (as `make test`); 2 threads: one process with two threads
-    if [ "$threads" = 1 ]; then workers=(-n 2); else workers=(-p no:xdist); fi
+    # (--dist loadfile: a module's shared training fixture runs once, not once per worker)
+    if [ "$threads" = 1 ]; then workers=(-n 2 --dist loadfile); else workers=(-p no:xdist); fi
     start=$(date +%s)
     "${capenv[@]}" GANTRAIN_TEST_THREADS=$threads WANDB_MODE=disabled \
       "$PY" -m pytest -q -m trajectory "${workers[@]}" "$@"
