@@ -8,11 +8,13 @@ from pathlib import Path
 def read_jsonl(path: Path) -> list[dict]:
     """The objects of a JSON-lines file, skipping lines that are blank or were cut short by a
     crash in the middle of a write; [] when the file does not exist."""
-    path = Path(path)
-    if not path.is_file():
+    try:
+        text = Path(path).read_text(errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        # Also when a resuming run replaces the file between a check and the read.
         return []
     out = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:

@@ -123,3 +123,14 @@ def test_finish_marks_a_preempted_wandb_run(preemptible):
 def test_finite_values_are_kept_exactly():
     x = 0.1 + 0.2
     assert to_json_value({"a": x})["a"] == x and math.isfinite(to_json_value(torch.tensor(1e-30)))
+
+
+def test_reading_a_metrics_file_that_a_resume_removes_meanwhile(tmp_path, monkeypatch):
+    """A monitor (the report, a test waiting for a step) reads metrics.jsonl while a resuming run
+    removes it (a resume with no checkpoint starts the file again): the file seen a moment ago
+    is gone at the read, which must give no records, not an error."""
+    from gantrain.jsonl import read_jsonl
+    path = tmp_path / "metrics.jsonl"
+    monkeypatch.setattr(Path, "is_file", lambda self: True)   # the check passed, then the unlink
+    assert read_jsonl(path) == []
+    assert read_jsonl(tmp_path) == []                        # a folder where the file should be
