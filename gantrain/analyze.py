@@ -100,7 +100,7 @@ def run_analysis(cfg: DictConfig, out_dir: Path) -> dict:
 def write_factors_vs_mu(cfg: DictConfig, out_dir: Path) -> dict:
     """ζ and τ at the equilibrium against the data mean μ (`analysis.mus`): App. B's question of
     how the data itself (e^{2v} for arch=fullrank, β² = σ² + μ² for linear) sets both factors."""
-    from gantrain.analysis.plots import METHOD_COLORS, save_figure
+    from gantrain.analysis.plots import method_color, save_figure
     from gantrain.config.schema import Analysis
     from gantrain.plots import pyplot
     from gantrain.tracking import write_json
@@ -118,7 +118,7 @@ def write_factors_vs_mu(cfg: DictConfig, out_dir: Path) -> dict:
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
     for ax, key, name in zip(axes, ("zeta", "tau"), ("ζ = max |Im λ|/|Re λ|", "τ = |λ|max/|λ|min")):
         ys = [float("nan") if y is None else y for y in out[key]]
-        ax.plot(mus, ys, "o-", color=METHOD_COLORS.get(cfg.method.name, "k"), label=cfg.method.name)
+        ax.plot(mus, ys, "o-", color=method_color(cfg.method.name), label=cfg.method.name)
         positive = all(y > 0 for y in ys if y == y)   # NaN (∞ factor) drawn as a gap
         ax.set(xlabel="μ (data mean)", ylabel=name, yscale="log" if positive else "linear")
         ax.legend(fontsize=8)

@@ -16,10 +16,9 @@ import numpy as np
 from gantrain.rules.base import mean_of
 from gantrain.rules.flow import flow_cosines, plain_gradients
 
-# The rules eq. (30) is about. (AltGD, extragradient and optimistic are analysed through SimGD's
-# field, gantrain.analysis.spectrum.MAP_RULES, so their cosine at a point is 1: their steps are
-# made of plain gradients; the training metric measures their real steps.)
-CONOPT_BOUND_RULES = ("conopt",)
+# eq. (30) is about the rules with ``consensus_bound`` (ConOpt). (AltGD, extragradient and
+# optimistic are analysed through SimGD's field, their ``map_of``, so their cosine at a point is 1:
+# their steps are made of plain gradients; the training metric measures their real steps.)
 
 
 def flow_reversal(rule, game, rule_losses, plain_losses, zero_sum: bool) -> dict:
@@ -79,11 +78,12 @@ def point_conditions(cfg, game, rule, samples, eigenvalues, full: bool) -> dict:
         plain_losses = [game.losses(x, z) for x, z in samples]
     out = flow_reversal(rule, game, rule_losses, plain_losses, game.zero_sum)
     out["conopt_bound"] = None
-    if cfg.method.name in CONOPT_BOUND_RULES and full:
-        from gantrain.analysis.jacobian import JacobianOperator
-        from gantrain.rules import build_rule
+    from gantrain.rules import RULES, plain_rule
 
-        simgd = build_rule("simgd", 0.0, {})
+    if RULES[cfg.method.name].consensus_bound and full:
+        from gantrain.analysis.jacobian import JacobianOperator
+
+        simgd = plain_rule()
         M = JacobianOperator(simgd, plain_losses, game.d_params(), game.g_params(),
                              zero_sum=game.zero_sum).dense().cpu().double().numpy()
         out["conopt_bound"] = conopt_bound(eigenvalues, np.linalg.eigvals(M), float(cfg.gamma))

@@ -135,12 +135,11 @@ def check_cfg(cfg) -> None:
 def _rule_factory(cfg, method: str, lr: float):
     """A builder of fresh rule objects: the config's method options when it is that method, and
     for CGD η = lr (its local game's step is the step taken)."""
-    from gantrain.rules import build_rule
+    from gantrain.rules import RULES, build_rule
 
     options = ({k: v for k, v in cfg.method.items() if k != "name"}
                if cfg.method.name == method else {})
-    if method == "cgd":
-        options["eta"] = lr
+    options = RULES[method].at_step(options, lr)
     return lambda: build_rule(method, float(cfg.gamma), options)
 
 
@@ -204,7 +203,7 @@ def trajectory(stepper: _Stepper, new_rule, start, steps: int, max_norm: float) 
 
 def compute_fields(cfg, s: FieldSettings) -> dict:
     """Every method's field on the grid and its trajectories (float64)."""
-    from gantrain.rules import build_rule
+    from gantrain.rules import plain_rule
 
     axis = np.linspace(-s.extent, s.extent, s.grid)
     max_norm = float(cfg.divergence.max_param_norm)
@@ -213,7 +212,7 @@ def compute_fields(cfg, s: FieldSettings) -> dict:
         t0 = time.perf_counter()
         stepper = _Stepper(cfg, s.lr)
         new_rule = _rule_factory(cfg, m, s.lr)
-        simgd = build_rule("simgd", 0.0, {})
+        simgd = plain_rule()
         u = np.zeros((s.grid, s.grid))   # [i][j]: at phi = axis[j], theta = axis[i]
         v = np.zeros((s.grid, s.grid))
         for i, theta in enumerate(axis):
@@ -231,8 +230,7 @@ def compute_fields(cfg, s: FieldSettings) -> dict:
 # --- the figure --------------------------------------------------------------------------------
 def plot_fields(data: dict, path: Path) -> Path:
     """One panel per method: streamlines of the field, the trajectories, the equilibrium."""
-    from gantrain.analysis.plots import METHOD_COLORS
-    from gantrain.analysis.plots import save_figure
+    from gantrain.analysis.plots import method_color, save_figure
     from gantrain.plots import pyplot
 
     plt = pyplot()
@@ -250,7 +248,7 @@ def plot_fields(data: dict, path: Path) -> Path:
         v = np.ma.masked_invalid(np.array(r["field_theta"], dtype=float))
         ax.streamplot(x, y, u.filled(0.0), v.filled(0.0), color="0.6", density=1.1,
                       linewidth=0.6, arrowsize=0.8)
-        color = METHOD_COLORS.get(m, "tab:orange")
+        color = method_color(m, "tab:orange")
         for t in r["trajectories"]:
             p = np.array(t["path"], dtype=float)
             ax.plot(p[:, 0], p[:, 1], color=color, lw=1.2)

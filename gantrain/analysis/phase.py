@@ -134,7 +134,7 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
     the last step (the steps ``gantrain.train`` logs with ``log_every``).
     """
     from gantrain.games.gaussian_grid import GaussianGridGame, GridSGD
-    from gantrain.rules import build_rule
+    from gantrain.rules import RULES, build_rule
 
     dtype = getattr(torch, cfg.dtype)
     lrs = torch.as_tensor(lrs, dtype=dtype, device=device).reshape(-1)
@@ -144,9 +144,8 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
     size = lrs.numel()
     torch.manual_seed(cfg.seed)
     game = GaussianGridGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype, size)
-    options = {k: v for k, v in cfg.method.items() if k != "name"}
-    if "eta" in options:   # CGD's η is the step size: each point's own
-        options["eta"] = lrs
+    # a rule whose field depends on the step (CGD's η): each point's own
+    options = RULES[cfg.method.name].at_step({k: v for k, v in cfg.method.items() if k != "name"}, lrs)
     rule = build_rule(cfg.method.name, gammas, options)
     opt_d, opt_g = GridSGD(game.d_params(), lrs), GridSGD(game.g_params(), lrs)
     rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
@@ -202,45 +201,50 @@ def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
     depends on lr (its η), ρ(I + lr·J(lr)). float64, exact expectation."""
     from gantrain.analysis.jacobian import field_jacobian
     from gantrain.analysis.spectrum import move_to_point
-    from gantrain.analysis.stability import (alternating_max_stable_step, max_stable_step,
-                                             scan_max_stable_step, two_point_max_stable_step)
+    from gantrain.analysis.stability import max_stable_step, scan_max_stable_step
     from gantrain.games.gaussian import GaussianGame
-    from gantrain.rules import build_rule
+    from gantrain.rules import RULES, build_rule
 
     game = GaussianGame(cfg.dataset, cfg.arch, cfg.loss.name, "cpu", torch.float64)
     move_to_point(game, "equilibrium", "cpu")
     d_params, g_params = game.d_params(), game.g_params()
     order = int(cfg.analysis.quadrature_order)
     name = cfg.method.name
+    method = RULES[name]
     options = {k: v for k, v in cfg.method.items() if k != "name"}
 
     def jacobian(rule) -> np.ndarray:
         return field_jacobian(rule, rule.expected_losses(game, order), d_params, g_params,
                               zero_sum=game.zero_sum).numpy()
 
-    if name in ("altgd", "extragradient", "optimistic", "cgd"):   # no γ: one bound for all
+    if not method.uses_gamma:   # no γ: one bound for all
         key = (name, float(cfg.dataset.mu), float(cfg.dataset.sigma), int(cfg.dataset.dim),
                cfg.arch.name, cfg.loss.name, order, repr(sorted(options.items())))
-        if key in _NO_GAMMA_BOUNDS:
-            return [_NO_GAMMA_BOUNDS[key] for _ in gammas]
-        if name == "cgd":   # a Jacobian (through a dense solve) per step size: a coarser scan
-            eye = np.eye(sum(p.numel() for p in (*d_params, *g_params)))
-            rho = lambda h: np.abs(np.linalg.eigvals(  # noqa: E731
-                eye + h * jacobian(build_rule("cgd", 0.0, {**options, "eta": h})))).max()
-            bound = scan_max_stable_step(rho, num=60)
-        else:
-            J = jacobian(build_rule("simgd", 0.0, {}))
-            if name == "altgd":
-                n_g = sum(p.numel() for p in g_params)
-                bound = alternating_max_stable_step(
-                    J, n_g, d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),
-                    g_steps=int(cfg.method.g_steps))
-            else:
-                bound = two_point_max_stable_step(name, J)
-        _NO_GAMMA_BOUNDS[key] = bound
-        return [bound for _ in gammas]
+        if key not in _NO_GAMMA_BOUNDS:
+            _NO_GAMMA_BOUNDS[key] = _no_gamma_bound(method, options, jacobian, d_params, g_params)
+        return [_NO_GAMMA_BOUNDS[key] for _ in gammas]
     return [max_stable_step(np.linalg.eigvals(jacobian(build_rule(name, float(g), options))))
             for g in gammas]
+
+
+def _no_gamma_bound(method, options: dict, jacobian, d_params, g_params) -> float:
+    """Lemma 4's bound of a rule without γ: a map rule's multipliers on its field's Jacobian, a
+    rule whose field depends on the step (CGD) ρ(I + h·J(h)), else the field's own bound."""
+    from gantrain.analysis.stability import max_stable_step, scan_max_stable_step
+    from gantrain.rules import build_rule
+
+    if method.field_follows_step:   # a Jacobian (a dense solve) per step: a coarser scan
+        eye = np.eye(sum(p.numel() for p in (*d_params, *g_params)))
+        rho = lambda h: np.abs(np.linalg.eigvals(  # noqa: E731
+            eye + h * jacobian(build_rule(method.name, 0.0, method.at_step(options, h))))).max()
+        return scan_max_stable_step(rho, num=60)
+    if method.map_of is None:
+        return max_stable_step(np.linalg.eigvals(jacobian(build_rule(method.name, 0.0, options))))
+    J = jacobian(method.map_of())
+    n_g = sum(p.numel() for p in g_params)
+    ev = np.linalg.eigvals(J)
+    return scan_max_stable_step(
+        lambda h: np.abs(method.map_multipliers(J, ev, n_g, h, options)).max())
 
 
 # --- the figure --------------------------------------------------------------------------------

@@ -7,12 +7,31 @@ import numpy as np
 
 from gantrain.plots import pyplot
 
-# One colour per method, the same in every figure.
-METHOD_COLORS = {"simgd": "tab:blue", "altgd": "tab:cyan", "conopt": "tab:red", "conopt_g": "tab:pink",
-                 "conopt_d": "tab:brown", "jare": "tab:green", "jare_g": "tab:olive",
-                 "jare_d": "tab:purple", "gradnorm": "tab:gray", "sga": "gold",
-                 "extragradient": "darkorange", "optimistic": "teal", "r1": "navy", "r2": "slateblue",
-                 "cgd": "black"}
+
+def method_colors() -> dict[str, str]:
+    """One colour per method, the same in every figure: each rule's ``color``, in the registry's
+    order (the figures' and reports' order); rules without one are left out.
+
+    Returns:
+        method name → matplotlib colour.
+    """
+    from gantrain.rules import RULES
+
+    return {name: RULES[name].color for name in RULES.where(lambda r: r.color is not None)}
+
+
+def method_color(method: str, default: str = "k") -> str:
+    """The colour of ``method`` (``default`` for an unknown method or one without a colour)."""
+    from gantrain.rules import RULES
+
+    rule = RULES.get(method)
+    return default if rule is None or rule.color is None else rule.color
+
+
+def __getattr__(name: str):   # METHOD_COLORS: read from the registry when first asked for
+    if name == "METHOD_COLORS":
+        return method_colors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save_figure(plt, fig, path: Path, title: str) -> Path:
@@ -36,7 +55,7 @@ def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str 
         ev = np.asarray(ev, dtype=float).reshape(-1, 2)
         ax.axvline(0, color="0.6", lw=0.8)
         ax.axhline(0, color="0.6", lw=0.8)
-        ax.scatter(ev[:, 0], ev[:, 1], s=22, color=METHOD_COLORS.get(method, "k"), label="numeric")
+        ax.scatter(ev[:, 0], ev[:, 1], s=22, color=method_color(method), label="numeric")
         if theory and theory.get(method) is not None:
             th = np.asarray(theory[method], dtype=float).reshape(-1, 2)
             ax.scatter(th[:, 0], th[:, 1], s=60, facecolors="none", edgecolors="k", label="theorem")
@@ -49,7 +68,7 @@ def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = 
     """ζ (phase factor) and τ (conditioning factor) against γ (JARE Corollary 3)."""
     plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
-    color = METHOD_COLORS.get(method, "k")
+    color = method_color(method)
     for ax, ys, name in ((a1, zetas, "ζ = max |Im λ|/|Re λ|"), (a2, taus, "τ = |λ|max/|λ|min")):
         ys = np.array([np.nan if y is None else y for y in ys], dtype=float)
         ax.plot(gammas, ys, "o-", color=color, label=method)

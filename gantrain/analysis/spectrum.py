@@ -9,16 +9,13 @@ import torch
 
 from gantrain.analysis.conditions import point_conditions
 from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eigenvalues
-from gantrain.analysis.stability import (alternating_max_stable_step, alternating_multipliers,
-                                         conditioning_factor, iteration_lower_bounds,
-                                         max_stable_step, phase_factor, scan_max_stable_step,
-                                         two_point_max_stable_step, two_point_multipliers,
-                                         two_point_multipliers_of_eigenvalues)
+from gantrain.analysis.stability import (conditioning_factor, iteration_lower_bounds,
+                                         max_stable_step, phase_factor, scan_max_stable_step)
 from gantrain.analysis.theory import dirac_eigenvalues, fullrank_eigenvalues, gaussian_eigenvalues
 from gantrain.config import ConfigError
 from gantrain.errors import first_line
 from gantrain.games.base import Game
-from gantrain.rules import build_rule
+from gantrain.rules import RULES, build_rule
 
 
 def pairs(ev) -> list[list[float]]:
@@ -28,17 +25,20 @@ def pairs(ev) -> list[list[float]]:
     return [[float(e.real), float(e.imag)] for e in ev]
 
 
-# Rules whose step is a map of plain gradients, not one field: their J is SimGD's, then the map's.
-MAP_RULES = ("altgd", "extragradient", "optimistic")
-
-
 def field_rule(cfg, gamma: float | None = None):
-    """The field rule whose Jacobian is analysed (AltGD, extragradient, optimistic: the plain
-    gradients, whose discrete maps are analysed after), with the method's options."""
-    if cfg.method.name in MAP_RULES:
-        return build_rule("simgd", 0.0, {})
-    options = {k: v for k, v in cfg.method.items() if k != "name"}
-    return build_rule(cfg.method.name, cfg.gamma if gamma is None else gamma, options)
+    """The field rule whose Jacobian is analysed, with the method's options.
+
+    Args:
+        cfg: the composed config.
+        gamma: γ (default: ``cfg.gamma``).
+    Returns:
+        the rule; for a rule whose step is a map of another field's gradients (its ``map_of``:
+        AltGD, extragradient, optimistic), that field rule, whose discrete map is analysed after.
+    """
+    rule = RULES[cfg.method.name]
+    if rule.map_of is not None:
+        return rule.map_of()
+    return build_rule(cfg.method.name, cfg.gamma if gamma is None else gamma, cfg.method)
 
 
 def point_label(point: str) -> str:
@@ -114,33 +114,27 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
         ev = np.linalg.eigvals(J)
         result["eigenvalues"] = pairs(ev)
     lr = float(cfg.optim.lr)
-    two_point = cfg.method.name in ("extragradient", "optimistic")
-    if two_point:
-        # the equivalent field (both rules, to first order in lr): Jacobian J + lr·J², whose
+    method = RULES[cfg.method.name]
+    plain = ev
+    equivalent = method.equivalent_eigenvalues(J, plain, lr)
+    if equivalent is not None:
+        # a two-point rule's equivalent field (to first order in lr): Jacobian J + lr·J², whose
         # eigenvalues are λ + lr·λ² (for a top-k spectrum: of the k eigenvalues found)
         result["plain_eigenvalues"] = result["eigenvalues"]
-        plain = ev
-        ev = plain + lr * plain**2 if J is None else np.linalg.eigvals(J + lr * J @ J)
+        ev = equivalent
         result["eigenvalues"] = pairs(ev)
         result["field"] = "equivalent field J + lr·J² (J: the SimGD field's Jacobian)"
     result["theory_eigenvalues"] = pairs_or_none(theory_eigenvalues(cfg, point))
     zeta, tau = phase_factor(ev), conditioning_factor(ev)
     result["zeta"], result["tau"] = _finite(zeta), _finite(tau)
-    if two_point:
-        if J is None:
-            of = lambda h: two_point_multipliers_of_eigenvalues(cfg.method.name, plain, h)  # noqa: E731
-            mult, h_max = of(lr), scan_max_stable_step(lambda h: np.abs(of(h)).max())
-        else:
-            mult = two_point_multipliers(cfg.method.name, J, lr)
-            h_max = two_point_max_stable_step(cfg.method.name, J)
+
+    def multipliers(h):   # the map rule's multipliers at step h, or None
+        return method.map_multipliers(J, plain, n_g, h, cfg.method)
+
+    mult = multipliers(lr)
+    if mult is not None:
         result["multipliers"] = pairs(mult)
-        stable = bool(np.abs(mult).max() < 1)
-    elif cfg.method.name == "altgd" and J is not None:
-        opts = dict(d_first=bool(cfg.method.d_first), d_steps=int(cfg.method.d_steps),
-                    g_steps=int(cfg.method.g_steps))
-        mult = alternating_multipliers(J, n_g, lr, **opts)
-        result["multipliers"] = pairs(mult)
-        h_max = alternating_max_stable_step(J, n_g, **opts)
+        h_max = scan_max_stable_step(lambda h: np.abs(multipliers(h)).max())
         stable = bool(np.abs(mult).max() < 1)
     else:
         h_max = max_stable_step(ev)
@@ -151,7 +145,7 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     result.update(point_conditions(cfg, game, rule, samples, ev, not partial))
     result["lr_over_max_stable_lr"] = _finite(lr / h_max) if h_max > 0 else None
     result["iterations_lower_bound"] = None
-    if cfg.dataset.name == "gaussian" and cfg.arch.name == "linear" and cfg.method.name == "simgd":
+    if cfg.dataset.name == "gaussian" and cfg.arch.name == "linear" and method.plain_field:
         c = math.sqrt(2 * cfg.dataset.dim) * float(cfg.dataset.init_offset)
         result["iterations_lower_bound"] = iteration_lower_bounds(zeta, tau, c, float(a.eps))
     return result
@@ -163,8 +157,8 @@ def theory_eigenvalues(cfg, point: str):
     eq. (20) at σ → 0)."""
     if point != "equilibrium":
         return None
-    if cfg.dataset.name == "dirac":   # CGD's η is its own (it follows eta unless set apart)
-        lr = float(cfg.method.eta) if cfg.method.name == "cgd" else float(cfg.optim.lr)
+    if cfg.dataset.name == "dirac":   # a rule's own step (CGD's η) where its field has one
+        lr = RULES[cfg.method.name].local_step(cfg.method, float(cfg.optim.lr))
         return dirac_eigenvalues(cfg.method.name, float(cfg.gamma), lr)
     if cfg.dataset.name != "gaussian":
         return None

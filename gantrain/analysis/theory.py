@@ -1,46 +1,75 @@
-"""Closed forms for the isotropic Gaussian game at its equilibrium (docs/methods.md §4), with the linear
-discriminator (Theorems 1–3) and App. B's full-rank one D_θ(x) = θᵀeˣ."""
+"""Closed forms at the equilibrium (docs/methods.md §4): the isotropic Gaussian game with the
+linear discriminator (Theorems 1–3) and App. B's full-rank one D_θ(x) = θᵀeˣ, and DiracGAN.
+
+Each rule states its own closed forms (``UpdateRule.gaussian_quadratic``,
+``fullrank_coefficients``, ``dirac_eigenvalues``; None where it has none); the functions here put
+in the game's numbers, and the ``*_CLOSED_FORM`` tables are read from the registry.
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
-CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "gradnorm", "r1", "r2", "extragradient",
-               "optimistic")
-# arch=fullrank, n = 1: every simultaneous rule (see ``fullrank_eigenvalues``)
-FULLRANK_CLOSED_FORM = ("simgd", "jare_g", "jare_d", "jare", "conopt", "conopt_g", "conopt_d",
-                        "gradnorm")
+# DiracGAN: a = f′(0) = ½, the slope of SimGD's field at the equilibrium (see dirac_eigenvalues).
+DIRAC_SLOPE = 0.5
 
 
-def _roots(a: float, b: float, c: float) -> list[complex]:
+def roots(a: float, b: float, c: float) -> np.ndarray:
+    """The two complex roots of aλ² + bλ + c.
+
+    Args:
+        a, b, c: the coefficients.
+    Returns:
+        an array [(−b + d)/(2a), (−b − d)/(2a)], d = √(b² − 4ac).
+    """
     d = np.sqrt(complex(b * b - 4 * a * c))
-    return [(-b + d) / (2 * a), (-b - d) / (2 * a)]
+    return np.array([(-b + d) / (2 * a), (-b - d) / (2 * a)])
+
+
+def dirac_rotation() -> np.ndarray:
+    """SimGD's DiracGAN spectrum ±ia, a = ``DIRAC_SLOPE``."""
+    return np.array([1j * DIRAC_SLOPE, -1j * DIRAC_SLOPE])
+
+
+def quadratic_spectrum(quadratic: Callable, mu: float, sigma: float, n: int, gamma: float):
+    """The Gaussian game's 2n eigenvalues from a rule's quadratic (a, b, c)(s, γ): n − 1 pairs at
+    s = σ², one at s = σ² + μ².
+
+    Args:
+        quadratic: ``UpdateRule.gaussian_quadratic``.
+        mu, sigma, n: the data mean's norm, its standard deviation, the dimension.
+        gamma: γ.
+    Returns:
+        a complex array, or None where ``quadratic`` gives None.
+    """
+    small, big = quadratic(sigma**2, gamma), quadratic(sigma**2 + mu**2, gamma)
+    if small is None or big is None:
+        return None
+    return np.array(list(roots(*small)) * (n - 1) + list(roots(*big)))
+
+
+def _rule(method: str):
+    from gantrain.rules import RULES
+
+    return RULES.get(method)
 
 
 def gaussian_eigenvalues(method: str, mu: float, sigma: float, n: int, gamma: float,
                         lr: float = 0.0):
     """Theorems 1–3: the eigenvalues of the method's Jacobian, or None where there is no closed
-    form (ConOpt: see ``simgd_jacobian``). R1 and R2 add γθ to u_θ (∇ₓθᵀx = θ on every sample):
-    Theorem 1 with s → s + 2γ. Extragradient and optimistic: the equivalent field's λ + lr·λ² of
-    Theorem 1's λ (docs/methods.md §8)."""
-    s2, b2 = sigma**2, sigma**2 + mu**2
-    if method in ("extragradient", "optimistic"):
-        lam = gaussian_eigenvalues("simgd", mu, sigma, n, gamma)
-        return lam + lr * lam**2
-    if method == "simgd":            # Theorem 1: (−s ± √(s² − 4))/4
-        small, big = _roots(4, 2 * s2, 1), _roots(4, 2 * b2, 1)
-    elif method in ("r1", "r2"):
-        small, big = _roots(4, 2 * s2 + 4 * gamma, 1), _roots(4, 2 * b2 + 4 * gamma, 1)
-    elif method in ("jare_g", "jare_d"):   # Theorem 2: s → s + γ/2
-        small, big = _roots(4, 2 * s2 + gamma, 1), _roots(4, 2 * b2 + gamma, 1)
-    elif method == "jare":           # Theorem 3
-        small, big = (_roots(2, gamma + s2, gamma**2 / 8 + 0.5),
-                      _roots(2, gamma + b2, gamma**2 / 8 + 0.5))
-    elif method == "gradnorm":       # −γMᵀM, per 2×2 block of M (p = ½, q = s/2; see below)
-        small, big = (_roots(16, gamma * (8 + 4 * s2**2), gamma**2),
-                      _roots(16, gamma * (8 + 4 * b2**2), gamma**2))
-    else:
-        return None
-    return np.array(small * (n - 1) + big)
+    form (ConOpt: see ``simgd_jacobian``).
+
+    Args:
+        method: a ``method`` name.
+        mu, sigma, n: the data mean's norm, its standard deviation, the dimension.
+        gamma: γ.
+        lr: the step size (two-point rules' equivalent field).
+    Returns:
+        a complex array of 2n eigenvalues, or None.
+    """
+    rule = _rule(method)
+    return None if rule is None else rule.gaussian_eigenvalues(mu, sigma, n, gamma, lr)
 
 
 def simgd_jacobian(mu: float, sigma: float, n: int) -> np.ndarray:
@@ -58,65 +87,66 @@ def fullrank_eigenvalues(method: str, mu: float, sigma: float, gamma: float):
     equilibrium (where v = 0, so only first derivatives of the field remain) is M for SimGD,
     M − γMᵀM for ConOpt (one-sided: only the player's row), M − γ K M with K the off-diagonal part
     of Mᵀ for JARE, and −γMᵀM for gradnorm. Each is 2×2, so its eigenvalues are the roots of
-    λ² + bλ + c with b = −trace, c = det. SimGD at σ = 0 gives App. B's eq. (20):
-    (−e^{2v} ± √(e^{4v} − 4e^{2v}))/4. The linear game is the case p = ½, q = ½(σ² + μ²)."""
+    λ² + bλ + c with b = −trace, c = det (each rule's ``fullrank_coefficients``). SimGD at σ = 0
+    gives App. B's eq. (20): (−e^{2v} ± √(e^{4v} − 4e^{2v}))/4. The linear game is the case
+    p = ½, q = ½(σ² + μ²).
+
+    Returns:
+        a complex array of 2 eigenvalues, or None.
+    """
     p, q = 0.5 * np.exp(mu + sigma**2 / 2), 0.5 * np.exp(2 * mu + 2 * sigma**2)
-    p2, g = p * p, gamma
-    coeffs = {"simgd": (q, p2),
-              "jare_g": (q + g * p2, p2), "jare_d": (q + g * p2, p2), "conopt_g": (q + g * p2, p2),
-              "jare": (q + 2 * g * p2, p2 + g**2 * p2**2),
-              "conopt": (q + g * (2 * p2 + q * q), p2 + g * p2 * q + g**2 * p2**2),
-              "conopt_d": (q + g * (p2 + q * q), p2 + g * p2 * q),
-              "gradnorm": (g * (2 * p2 + q * q), g**2 * p2**2)}
-    if method not in coeffs:
+    rule = _rule(method)
+    coeffs = None if rule is None else rule.fullrank_coefficients(p * p, q, gamma)
+    if coeffs is None:
         return None
-    b, c = coeffs[method]
-    return np.array(_roots(1, b, c))
+    b, c = coeffs
+    return roots(1, b, c)
 
 
 # --- DiracGAN (Mescheder, Geiger & Nowozin 2018) ------------------------------------------------
-DIRAC_CLOSED_FORM = ("simgd", "altgd", "conopt", "jare", "sga", "conopt_g", "conopt_d", "jare_g",
-                     "jare_d", "gradnorm", "r1", "r2", "extragradient", "optimistic", "cgd")
-
-
 def dirac_eigenvalues(method: str, gamma: float, lr: float):
     """The eigenvalues of the Jacobian of −u at the DiracGAN's equilibrium (φ, θ) = (0, 0), or None
-    for a method without a closed form here. ``lr`` enters extragradient, optimistic and CGD only.
+    for a method without a closed form here. ``lr`` enters rules whose field depends on the step
+    (extragradient, optimistic, CGD: its η).
 
     −u_simgd = σ(θφ)·(θ, −φ) (minimax; the non-saturating loss agrees to first order), so with
     a = f′(0) = ½ the SimGD Jacobian is M = [[0, a], [−a, 0]] in (φ, θ) order: ±ia. At the
-    equilibrium v = 0, so a regularizer's Jacobian keeps only first derivatives of v:
+    equilibrium v = 0, so a regularizer's Jacobian keeps only first derivatives of v; each rule's
+    ``dirac_eigenvalues`` gives its case.
 
-    - altgd: the field is SimGD's (its alternating multipliers are another matter);
-    - conopt M − γMᵀM = M − γa²I; jare the same (M's diagonal blocks are 0, so its cross terms are
-      all of MᵀM); sga u = v + γAᵀv, A the antisymmetric part of ∂v/∂w = −M, which is all of it:
-      M − γMᵀM again (``align``'s sign is + at a rest point, where the alignment term is ε > 0);
-    - conopt_g, jare_g (−γa² in the φ row only), conopt_d, jare_d (θ row): λ² + γa²λ + a² = 0;
-    - gradnorm −γMᵀM = −γa²I;
-    - r1, r2: ∇ₓD = θ on every sample, so the penalty γθ²/2 adds −γ to the θθ entry:
-      λ² + γλ + a² = 0, λ = −γ/2 ± √(γ²/4 − a²);
-    - extragradient steps exactly w − lr·u(w − lr·u(w)): its field's Jacobian is M + lr·M²,
-      λ + lr·λ² = −lr·a² ± ia; optimistic's multipliers solve μ² − (1 + 2lr·λ)μ + lr·λ = 0, the
-      same to first order in lr, so the same equivalent field is given;
-    - cgd with η = lr (Schäfer & Anandkumar's step; ``method.eta`` follows ``eta``):
-      u = (I + lr·H_off)⁻¹v, H_off the off-diagonal blocks of ∂v/∂w, here all of −M, so the
-      field's Jacobian is (I − lr·M)⁻¹M: λ/(1 − lr·λ) = (−lr·a² ± ia)/(1 + lr²a²).
+    Args:
+        method: a ``method`` name.
+        gamma: γ.
+        lr: the step size.
+    Returns:
+        a complex array, or None.
     """
-    a = 0.5
-    g = float(gamma)
-    rot = np.array([1j * a, -1j * a])
-    if method in ("simgd", "altgd"):
-        return rot
-    if method in ("conopt", "jare", "sga"):
-        return rot - g * a * a
-    if method in ("conopt_g", "conopt_d", "jare_g", "jare_d"):
-        return np.array(_roots(1, g * a * a, a * a))
-    if method == "gradnorm":
-        return np.array([-g * a * a, -g * a * a], dtype=complex)
-    if method in ("r1", "r2"):
-        return np.array(_roots(1, g, a * a))
-    if method in ("extragradient", "optimistic"):
-        return rot + lr * rot**2
-    if method == "cgd":
-        return rot / (1 - lr * rot)
-    return None
+    rule = _rule(method)
+    return None if rule is None else rule.dirac_eigenvalues(gamma, lr)
+
+
+def _probe(kind: str) -> Callable:
+    return {"gaussian": lambda r: r.gaussian_eigenvalues(2.0, 0.5, 2, 1.0, 0.1),
+            "fullrank": lambda r: r.fullrank_coefficients(0.25, 0.5, 1.0),
+            "dirac": lambda r: r.dirac_eigenvalues(1.0, 0.1)}[kind]
+
+
+def closed_form(kind: str) -> tuple[str, ...]:
+    """The rules with a closed-form spectrum on ``kind`` (gaussian, fullrank, dirac).
+
+    Returns:
+        their names, in registry order.
+    """
+    from gantrain.rules import RULES
+
+    test = _probe(kind)
+    return RULES.where(lambda r: test(r) is not None)
+
+
+_TABLES = {"CLOSED_FORM": "gaussian", "FULLRANK_CLOSED_FORM": "fullrank", "DIRAC_CLOSED_FORM": "dirac"}
+
+
+def __getattr__(name: str):   # the tables, read from the registry when first asked for
+    if name in _TABLES:
+        return closed_form(_TABLES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

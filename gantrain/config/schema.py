@@ -14,86 +14,16 @@ from omegaconf.errors import OmegaConfBaseException
 
 
 from gantrain.errors import ConfigError, _check, _one_of, check_finite, first_line  # noqa: F401
+from gantrain.losses import LOSSES
+from gantrain.rules import RULES
 
 
 # --- method ---------------------------------------------------------------------------------
-@dataclass
-class SimultaneousMethod:
-    name: str
-    regularizer_estimate: str = "same_batch"
-
-    def __post_init__(self):
-        _one_of("method.regularizer_estimate", self.regularizer_estimate,
-                ("same_batch", "unbiased", "variance_corrected"))
-
+# Each rule's options schema is its class's ``Options`` (gantrain.rules): GROUPS["method"] below.
 
 # variance_corrected needs per-sample gradients, defined where samples do not interact (no batch
 # norm): the toy games. Their datasets:
 PER_SAMPLE_DATASETS = ("gaussian", "dirac", "mog")
-
-
-@dataclass
-class SimGDMethod:
-    name: str = "simgd"
-
-
-@dataclass
-class AltGDMethod:
-    name: str = "altgd"
-    d_first: bool = True
-    d_steps: int = 1
-    g_steps: int = 1
-
-    def __post_init__(self):
-        _check(self.d_steps >= 1, "method.d_steps", self.d_steps, "must be >= 1")
-        _check(self.g_steps >= 1, "method.g_steps", self.g_steps, "must be >= 1")
-
-
-@dataclass
-class SGAMethod:
-    name: str = "sga"
-    regularizer_estimate: str = "same_batch"
-    align: bool = False        # Balduzzi et al.'s sign alignment of λ (= gamma)
-    align_eps: float = 0.1
-
-    def __post_init__(self):
-        _one_of("method.regularizer_estimate", self.regularizer_estimate, ("same_batch", "unbiased"))
-        _check(self.align_eps > 0, "method.align_eps", self.align_eps, "must be > 0")
-
-
-# Why a rule has no estimate but same_batch (r1, r2, extragradient, optimistic).
-SAME_BATCH_ONLY = {"r1": "its penalty is a plain batch mean of ‖∇ₓD‖², already unbiased",
-                   "r2": "its penalty is a plain batch mean of ‖∇ₓD‖², already unbiased",
-                   "extragradient": "it has no regularizer to estimate",
-                   "optimistic": "it has no regularizer to estimate"}
-
-
-@dataclass
-class SameBatchOnlyMethod:
-    name: str
-    regularizer_estimate: str = "same_batch"
-
-    def __post_init__(self):
-        _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
-               self.regularizer_estimate, f"method={self.name}: {SAME_BATCH_ONLY[self.name]}; "
-               "use same_batch")
-
-
-@dataclass
-class CGDMethod:
-    name: str = "cgd"
-    eta: float = 1e-3          # the η inside CGD's local game; conf/method/cgd.yaml sets ${eta}
-    cg_iters: int = 32
-    cg_tol: float = 1e-6
-    regularizer_estimate: str = "same_batch"
-
-    def __post_init__(self):
-        _check(self.eta > 0, "method.eta", self.eta, "must be > 0")
-        _check(self.cg_iters >= 1, "method.cg_iters", self.cg_iters, "must be an integer >= 1")
-        _check(self.cg_tol >= 0, "method.cg_tol", self.cg_tol, "must be >= 0")
-        _check(self.regularizer_estimate == "same_batch", "method.regularizer_estimate",
-               self.regularizer_estimate, "method=cgd solves a linear system built from the batch's "
-               "Hessian blocks: no unbiased estimate of its inverse exists; use same_batch")
 
 
 # --- dataset --------------------------------------------------------------------------------
@@ -189,15 +119,12 @@ class ImageArch:
 
 
 # --- loss, optim, logger --------------------------------------------------------------------
-LOSS_NAMES = ("standard", "minimax", "wgan", "hinge", "indicator")   # gantrain.losses.LOSSES
-
-
 @dataclass
 class Loss:
     name: str
 
     def __post_init__(self):
-        _one_of("loss.name", self.name, LOSS_NAMES)
+        LOSSES.check(self.name, "loss.name")
 
 
 def _check_lr(lr: float) -> None:
@@ -302,10 +229,6 @@ class EMA:
         _check(self.start >= 0, "ema.start", self.start, "must be >= 0")
 
 
-METHODS = ("simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d",
-           "gradnorm", "sga", "extragradient", "optimistic", "r1", "r2", "cgd")
-
-
 @dataclass
 class Analysis:
     mode: str = "spectrum"
@@ -317,7 +240,7 @@ class Analysis:
     k: int = 6
     quadrature_order: int = 8
     eps: float = 1e-3
-    compare: list[str] = field(default_factory=lambda: ["simgd", "conopt", "jare"])
+    compare: list[str] = field(default_factory=list)   # conf/train.yaml names the papers' three
     gammas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0])
     # data means μ for factors_vs_mu.png/.json (dataset=gaussian, point=equilibrium; JARE App. B)
     mus: list[float] = field(default_factory=lambda: [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
@@ -329,7 +252,7 @@ class Analysis:
             _check(getattr(self, key) >= 1, f"analysis.{key}", getattr(self, key), "must be >= 1")
         _check(self.eps > 0, "analysis.eps", self.eps, "must be > 0")
         for m in self.compare:
-            _one_of("analysis.compare", m, METHODS)
+            RULES.check(m, "analysis.compare")
         _check(all(g >= 0 for g in self.gammas), "analysis.gammas", self.gammas,
                "must be numbers >= 0")
 
@@ -339,16 +262,12 @@ from gantrain.data.schema import DATASET_SCHEMAS  # noqa: E402
 from gantrain.metrics.defaults import ImageEvalSchema  # noqa: E402
 
 GROUPS: dict[str, dict[str, type]] = {
-    "method": {"simgd": SimGDMethod, "altgd": AltGDMethod,
-               **{n: SimultaneousMethod for n in
-                  ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm")},
-               "sga": SGAMethod, **{n: SameBatchOnlyMethod for n in SAME_BATCH_ONLY},
-               "cgd": CGDMethod},
+    "method": RULES.derived(lambda rule: rule.Options),
     "dataset": {"gaussian": GaussianData, "dirac": DiracData, "mog": MixtureData,
                 **DATASET_SCHEMAS},
     "arch": {"mlp": MLPArch, "linear": LinearArch, "fullrank": FullRankArch,
              **{n: ImageArch for n in IMAGE_ARCHS}},
-    "loss": {n: Loss for n in LOSS_NAMES},
+    "loss": LOSSES.derived(lambda _: Loss),
     "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
               "rmsprop_tf": RMSpropTFOptim},
     "logger": {"wandb": Logger},
@@ -420,13 +339,13 @@ def validate(cfg: DictConfig) -> None:
     gamma = cfg.get("gamma")
     _check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
            "gamma", gamma, "must be a number >= 0")
-    uses_gradnorm = "gradnorm" in (cfg.method.name, *cfg.get("analysis", {}).get("compare", ()))
-    _check(not uses_gradnorm or gamma > 0, "gamma", gamma,
-           "method=gradnorm needs gamma > 0 (its direction is γ∇½‖v‖²)")
-    if cfg.method.name == "gradnorm":
-        gammas = list(cfg.get("analysis", {}).get("gammas", ()))
-        _check(all(g > 0 for g in gammas), "analysis.gammas", gammas,
-               "method=gradnorm needs every γ > 0 (its direction is γ∇½‖v‖²)")
+    for m in dict.fromkeys((cfg.method.name, *cfg.get("analysis", {}).get("compare", ()))):
+        why = RULES[m].positive_gamma
+        _check(not why or gamma > 0, "gamma", gamma, f"method={m} needs gamma > 0 ({why})")
+    why = RULES[cfg.method.name].positive_gamma
+    gammas = list(cfg.get("analysis", {}).get("gammas", ()))
+    _check(not why or all(g > 0 for g in gammas), "analysis.gammas", gammas,
+           f"method={cfg.method.name} needs every γ > 0 ({why})")
     _check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
     for key in ("resume", "progress", "requeue"):  # a string such as resume=no would count as true
         _check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")

@@ -39,20 +39,21 @@ PRETTY = {"method.name": "method", "gamma": "γ", "eta": "η", "optim.lr": "lr",
           "dataset.resolution": "resolution"}
 
 
-# Methods whose name alone does not say which paper's rule they are: the Numerics of GANs'
-# "smoothing optimizer" is conopt_d in its text and jare_d (SmoothingOptimizer) in its released code.
-METHOD_NOTES = {"conopt_d": "smoothing, paper text", "jare_d": "smoothing, released code"}
-
-
 def method_label(method: str) -> str:
-    """The method's name, with what it is where the name alone is ambiguous."""
-    note = METHOD_NOTES.get(method)
+    """The method's name, with what it is where the name alone is ambiguous (the rule's ``note``:
+    e.g. the Numerics of GANs' "smoothing optimizer" is one rule in its text, another in its code)."""
+    from gantrain.rules import RULES
+
+    rule = RULES.get(method)
+    note = rule.note if rule is not None else ""
     return f"{method} ({note})" if note else method
 
 
 def method_order() -> list[str]:
-    from gantrain.analysis.plots import METHOD_COLORS
-    return list(METHOD_COLORS)
+    """Every method, in the registry's order (the figures' and reports' order)."""
+    from gantrain.rules import RULES
+
+    return list(RULES)
 
 
 # --- values ----------------------------------------------------------------------------------

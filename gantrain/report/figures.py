@@ -1,4 +1,4 @@
-"""The report's figures, in the papers' layouts, one colour per method (METHOD_COLORS) everywhere.
+"""The report's figures, in the papers' layouts, one colour per method (each rule's ``color``) everywhere.
 
 Each function returns the path it wrote, or None when the runs hold nothing to draw. The curves of
 image runs over seeds (Inception score, D and G losses) are in ``image_curves``.
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gantrain.analysis.plots import METHOD_COLORS
+from gantrain.analysis.plots import method_color
 from gantrain.plots import pyplot
 from gantrain.report.collect import Run, Section, Setting, fmt_value, method_label, pretty_key
 
@@ -18,7 +18,8 @@ DPI = 110
 
 
 def color(method: str) -> str:
-    return METHOD_COLORS.get(method, "0.35")
+    """The method's colour (grey for a method without one)."""
+    return method_color(method, "0.35")
 
 
 def _save(plt, fig, path: Path, title: str, legend_rows: int = 0) -> Path:

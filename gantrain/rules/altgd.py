@@ -5,20 +5,52 @@ Each phase's gradient (and loss) goes through ``reduce``: the global one under t
 ConOpt's released code steps D first, JARE's G first (``d_first``). One call of ``train_step`` is one
 round: ``d_steps`` discriminator updates and ``g_steps`` generator updates.
 """
-from gantrain.rules.base import UpdateRule, apply, grads, norm, register
+from dataclasses import dataclass
+
+from gantrain.rules.base import UpdateRule, apply, grads, norm
 from gantrain.rules.flow import cosine
+from gantrain.rules.options import MethodOptions, positive_int
+from gantrain.rules.simgd import SimGD
 
 
-@register("altgd")
+@dataclass
+class AltGDOptions(MethodOptions):
+    d_first: bool = True   # the discriminator steps first (ConOpt's code; JARE's: false)
+    d_steps: int = 1       # discriminator updates per round
+    g_steps: int = 1       # generator updates per round
+
+    def __post_init__(self):
+        positive_int("method.d_steps", self.d_steps)
+        positive_int("method.g_steps", self.g_steps)
+
+
 class AltGD(UpdateRule):
+    name = "altgd"
+    Options = AltGDOptions
     uses_gamma = False
-    def __init__(self, gamma: float = 0.0, d_first: bool = True, d_steps: int = 1,
-                 g_steps: int = 1, **options):
+    color = "tab:cyan"
+    map_of = SimGD   # its field is SimGD's; its alternating multipliers are another matter
+
+    def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
-        for key, value in (("d_steps", d_steps), ("g_steps", g_steps)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"method.{key}={value!r} is invalid: must be an integer >= 1")
-        self.d_first, self.d_steps, self.g_steps = bool(d_first), int(d_steps), int(g_steps)
+        self.d_first, self.d_steps, self.g_steps = bool(self.d_first), int(self.d_steps), int(self.g_steps)
+
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """SimGD's field (its alternating multipliers are another matter)."""
+        return SimGD.dirac_eigenvalues(gamma, lr)
+
+    @classmethod
+    def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
+        """The alternating half-steps' multipliers (gantrain.analysis.stability); None without a
+        dense Jacobian."""
+        if jacobian is None:
+            return None
+        from gantrain.analysis.stability import alternating_multipliers
+
+        o = cls.options_of(options)
+        return alternating_multipliers(jacobian, n_g, lr, d_first=bool(o.d_first),
+                                       d_steps=int(o.d_steps), g_steps=int(o.g_steps))
 
     def train_step(self, game, opt_d, opt_g, batch_size, rng):
         stats = {}

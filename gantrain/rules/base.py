@@ -9,37 +9,28 @@ AltGD, extragradient and optimistic gradient override the step itself.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
-import torch
+from gantrain.errors import ConfigError
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import EstimateOptions, MethodOptions
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gantrain.games.base import Game
     from gantrain.rules.per_sample import PerSample
 
-Tensors = list[torch.Tensor]
-LossPair = tuple[torch.Tensor, torch.Tensor]   # (L_D, L_G)
+    Tensors = list[torch.Tensor]
+    LossPair = tuple[torch.Tensor, torch.Tensor]   # (L_D, L_G)
+else:
+    Tensors = list
+    LossPair = tuple
 # What penalty a player's direction gets: none; "full" = ∇ R with R = ½‖v‖² (ConOpt);
 # "cross" = ∇ of half the squared norm of the *other* player's gradient (JARE).
 Penalty = Literal["none", "full", "cross"]
-ESTIMATES = ("same_batch", "unbiased", "variance_corrected")
-
-RULES: dict[str, type["UpdateRule"]] = {}
-
-
-def register(name: str):
-    def deco(cls):
-        cls.name = name
-        RULES[name] = cls
-        return cls
-    return deco
-
-
-def build_rule(name: str, gamma: float, options) -> "UpdateRule":
-    if name not in RULES:
-        raise ValueError(f"method={name!r} is not known; allowed: {', '.join(sorted(RULES))}")
-    return RULES[name](gamma=gamma, **dict(options))
+ESTIMATES = EstimateOptions.ESTIMATES
 
 
 def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool) -> Tensors:
@@ -74,19 +65,141 @@ class Direction:
 
 
 class UpdateRule:
-    """``reduce(tensors) -> tensors`` turns per-process values (means over this process's rows of
-    the global batch) into global ones: the identity in one process, an all-reduce mean under
-    torch.distributed (``gantrain.distributed``). Every rule reduces its gradients through it."""
+    """An update rule: ``train_step`` moves both players once.
 
-    name: ClassVar[str]
+    Everything the rest of gantrain knows about a rule is a class attribute here, read without
+    building (or importing torch): config validation, the analyses, the figures and the reports
+    derive their tables from ``gantrain.rules.RULES``. A new rule sets the ones that differ.
+
+    ``reduce(tensors) -> tensors`` turns per-process values (means over this process's rows of the
+    global batch) into global ones: the identity in one process, an all-reduce mean under
+    torch.distributed (``gantrain.distributed``). Every rule reduces its gradients through it.
+
+    Args:
+        gamma: the regularization weight γ (a tensor: one per grid point along the parameters'
+            first dimension, for batched phase diagrams).
+        **options: the ``method.*`` options, checked by ``Options``.
+    """
+
+    # --- facts -----------------------------------------------------------------------------
+    name: ClassVar[str]                  # the config name, ``method=<name>``
+    Options: ClassVar[type] = MethodOptions   # the method.* schema: defaults and checks
+    uses_gamma: ClassVar[bool] = True    # False: the rule has no γ (phase diagrams need one column)
+    second_order: ClassVar[bool] = False   # differentiates through gradients: engine.amp=bf16 refused
+    color: ClassVar[str | None] = None   # its colour in every figure (None: matplotlib's cycle)
+    note: ClassVar[str] = ""             # a short note beside its name in reports
+    # A rule whose step is a map of another rule's gradients (AltGD, extragradient, optimistic):
+    # that field rule, whose Jacobian is analysed before the map's multipliers. None: a field rule.
+    map_of: ClassVar[type | None] = None
+    field_follows_step: ClassVar[bool] = False   # its field depends on the step size (``at_step``)
+    plain_field: ClassVar[bool] = False        # its field is the plain simultaneous gradient v itself
+    consensus_bound: ClassVar[bool] = False   # ConOpt's Theorem 2 eq. (30) bound applies
+    positive_gamma: ClassVar[str] = ""   # why the rule needs γ > 0 (empty: γ = 0 is allowed)
+
     reduce = staticmethod(identity)
-    uses_gamma: ClassVar[bool] = True   # False: the rule has no γ (phase diagrams need one column)
 
     def __init__(self, gamma: float = 0.0, **options):
-        if options:
-            raise ValueError(f"method={self.name} has no option(s) {sorted(options)}")
+        self.options = self.options_of(options)
+        for f in fields(self.options):
+            if f.name != "name":
+                setattr(self, f.name, getattr(self.options, f.name))
         # A tensor γ holds one weight per grid point along the parameters' first dimension.
         self.gamma = gamma if isinstance(gamma, torch.Tensor) else float(gamma)
+
+    @classmethod
+    def options_of(cls, options: Mapping[str, Any]) -> Any:
+        """The checked ``Options`` of a ``method`` section or keyword arguments.
+
+        Args:
+            options: option name → value (``name`` may be present).
+        Returns:
+            an ``Options`` instance, defaults filled in.
+        Raises:
+            ConfigError: an unknown option or a bad value (one line).
+        """
+        given = {k: v for k, v in options.items() if k != "name"}
+        known = {f.name for f in fields(cls.Options)} - {"name"}
+        if set(given) - known:
+            raise ConfigError(f"method={cls.name} has no option(s) {sorted(set(given) - known)}")
+        return cls.Options(name=cls.name, **given)
+
+    # --- closed forms and discrete maps (docs/methods.md §4, §8); None: none known ----------
+    @classmethod
+    def dirac_eigenvalues(cls, gamma: float, lr: float) -> "np.ndarray | None":
+        """The eigenvalues of the Jacobian of −u at DiracGAN's equilibrium (gantrain.analysis.
+        theory.dirac_eigenvalues), or None: no closed form.
+
+        Args:
+            gamma: γ.
+            lr: the step size (rules whose field depends on it; for CGD its η).
+        Returns:
+            a complex array, or None.
+        """
+        return None
+
+    @classmethod
+    def gaussian_quadratic(cls, s: float, gamma: float) -> "tuple[float, float, float] | None":
+        """The Gaussian game's equilibrium spectrum with the linear discriminator (Theorems 1–3):
+        (a, b, c) such that the eigenvalues are the roots of aλ² + bλ + c for s = σ² (n − 1
+        pairs) and s = σ² + μ² (one pair), or None: no closed form."""
+        return None
+
+    @classmethod
+    def gaussian_eigenvalues(cls, mu: float, sigma: float, n: int, gamma: float,
+                             lr: float) -> "np.ndarray | None":
+        """The Gaussian game's closed-form spectrum (arch=linear), or None.
+
+        Args:
+            mu, sigma, n: the data mean's norm, its standard deviation, the dimension.
+            gamma: γ.
+            lr: the step size (two-point rules' equivalent field).
+        Returns:
+            a complex array of 2n eigenvalues, or None.
+        """
+        from gantrain.analysis.theory import quadratic_spectrum
+
+        return quadratic_spectrum(cls.gaussian_quadratic, mu, sigma, n, gamma)
+
+    @classmethod
+    def fullrank_coefficients(cls, p2: float, q: float, gamma: float) -> "tuple[float, float] | None":
+        """App. B (arch=fullrank, n = 1): (b, c) such that the eigenvalues are the roots of
+        λ² + bλ + c, with M = [[0, p], [−p, −q]] and p2 = p² (gantrain.analysis.theory.
+        fullrank_eigenvalues), or None: no closed form."""
+        return None
+
+    @classmethod
+    def equivalent_eigenvalues(cls, jacobian: "np.ndarray | None", eigenvalues: "np.ndarray",
+                               lr: float) -> "np.ndarray | None":
+        """A map rule's equivalent field (to first order in lr): its Jacobian's eigenvalues from
+        ``map_of``'s Jacobian (or, when None, its eigenvalues alone); None: none given."""
+        return None
+
+    @classmethod
+    def map_multipliers(cls, jacobian: "np.ndarray | None", eigenvalues: "np.ndarray", n_g: int,
+                        lr: float, options: Mapping[str, Any]) -> "np.ndarray | None":
+        """A map rule's SGD multipliers at step lr, linearized at a rest point, from the Jacobian of
+        ``map_of``'s field (None when only its top eigenvalues are known); None: not a map rule,
+        or not computable from what is given.
+
+        Args:
+            jacobian: the dense Jacobian of ``map_of``'s field, or None.
+            eigenvalues: its eigenvalues (all, or the top k).
+            n_g: the generator's number of parameters (the first n_g coordinates are φ).
+            lr: the step size.
+            options: the ``method`` section.
+        """
+        return None
+
+    @classmethod
+    def at_step(cls, options: Mapping[str, Any], lr: Any) -> dict:
+        """The options for a run at step size ``lr`` (a rule whose field depends on the step, like
+        CGD's η, sets it here); by default the options unchanged."""
+        return dict(options)
+
+    @classmethod
+    def local_step(cls, options: Mapping[str, Any], lr: float) -> float:
+        """The step size the rule's own field uses (CGD: its η); by default ``lr``."""
+        return lr
 
     def train_step(self, game: "Game", opt_d: torch.optim.Optimizer,
                    opt_g: torch.optim.Optimizer, batch_size: int,
@@ -176,13 +289,30 @@ class SimultaneousRule(FieldRule):
 
     penalize_generator: ClassVar[Penalty] = "none"
     penalize_discriminator: ClassVar[Penalty] = "none"
+    Options = EstimateOptions
+    regularizer_estimate = "same_batch"   # a rule whose Options lack it (SimGD) always uses this
 
-    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
-        super().__init__(gamma, **options)
-        if regularizer_estimate not in ESTIMATES:
-            raise ValueError(f"method.regularizer_estimate={regularizer_estimate!r} is not known; "
-                             f"allowed: {', '.join(ESTIMATES)}")
-        self.regularizer_estimate = regularizer_estimate
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a penalty is the gradient of a squared gradient norm: a second backward pass
+        if "second_order" not in cls.__dict__:
+            cls.second_order = "none" != cls.penalize_generator or "none" != cls.penalize_discriminator
+
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """At DiracGAN's equilibrium v = 0, so a penalty's Jacobian keeps only first derivatives
+        of v: both players penalized (ConOpt, and JARE, as M's diagonal blocks are 0), M − γMᵀM =
+        M − γa²I; one player (−γa² in its row only), the roots of λ² + γa²λ + a² = 0; none, M's
+        ±ia (gantrain.analysis.theory.dirac_eigenvalues)."""
+        from gantrain.analysis.theory import DIRAC_SLOPE as a
+        from gantrain.analysis.theory import dirac_rotation, roots
+
+        penalized = ["none" != p for p in (cls.penalize_generator, cls.penalize_discriminator)]
+        if all(penalized):
+            return dirac_rotation() - float(gamma) * a * a
+        if any(penalized):
+            return roots(1, float(gamma) * a * a, a * a)
+        return dirac_rotation()
 
     @property
     def regularized(self) -> bool:

@@ -21,10 +21,12 @@ iterative CG has no derivative at a right-hand side of zero, which every equilib
 """
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
 from gantrain.errors import ConfigError
-from gantrain.rules.base import Direction, FieldRule, grads, identity, norm, register
+from gantrain.rules.base import Direction, FieldRule, grads, identity, norm
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import SameBatchOptions, check, positive_int
 
 DENSE_MAX = 4000   # generator parameters up to which a differentiable (dense) solve is allowed
 
@@ -37,21 +39,53 @@ def _nz(ts, like):
     return [torch.zeros_like(p) if t is None else t for t, p in zip(ts, like)]
 
 
-@register("cgd")
+@dataclass
+class CGDOptions(SameBatchOptions):
+    eta: float = 1e-3          # the η inside CGD's local game; conf/method/cgd.yaml sets ${eta}
+    cg_iters: int = 32
+    cg_tol: float = 1e-6
+    why = ("it solves a linear system built from the batch's Hessian blocks: no unbiased estimate "
+           "of its inverse exists")
+
+    def __post_init__(self):
+        check(self.eta > 0, "method.eta", self.eta, "must be > 0")
+        positive_int("method.cg_iters", self.cg_iters)
+        check(self.cg_tol >= 0, "method.cg_tol", self.cg_tol, "must be >= 0")
+        super().__post_init__()
+
+
 class CGD(FieldRule):
+    name = "cgd"
+    Options = CGDOptions
     uses_gamma = False
-    def __init__(self, gamma: float = 0.0, eta: float = 1e-3, cg_iters: int = 32,
-                 cg_tol: float = 1e-6, regularizer_estimate: str = "same_batch", **options):
+    second_order = True
+    field_follows_step = True
+    color = "black"
+
+    def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
-        if regularizer_estimate != "same_batch":
-            raise ValueError("method=cgd has no unbiased estimate (the inverse of a batch's "
-                             f"Hessian blocks); method.regularizer_estimate={regularizer_estimate!r}"
-                             " is not allowed")
-        if int(cg_iters) != cg_iters or cg_iters < 1:
-            raise ValueError(f"method.cg_iters={cg_iters!r} is invalid: must be an integer >= 1")
         # a tensor η: one step size per grid point (batched phase diagrams)
-        self.eta = eta if isinstance(eta, torch.Tensor) else float(eta)
-        self.cg_iters, self.cg_tol = int(cg_iters), float(cg_tol)
+        self.eta = self.eta if isinstance(self.eta, torch.Tensor) else float(self.eta)
+        self.cg_iters, self.cg_tol = int(self.cg_iters), float(self.cg_tol)
+
+    @classmethod
+    def at_step(cls, options, lr):
+        """η = lr: the local game's step is the step taken."""
+        return {**options, "eta": lr}
+
+    @classmethod
+    def local_step(cls, options, lr):
+        """Its η (``method.eta``, which follows ``eta`` unless set apart)."""
+        return float(cls.options_of(options).eta)
+
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """With η = lr: u = (I + lr·H_off)⁻¹v, H_off the off-diagonal blocks of ∂v/∂w, here all
+        of −M, so the field's Jacobian is (I − lr·M)⁻¹M: λ/(1 − lr·λ) = (−lr·a² ± ia)/(1 + lr²a²)."""
+        from gantrain.analysis.theory import dirac_rotation
+
+        rot = dirac_rotation()
+        return rot / (1 - lr * rot)
 
     # --- per-grid-point arithmetic (a scalar in a single run) -----------------------------
     def _grid(self) -> bool:

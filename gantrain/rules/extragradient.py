@@ -12,22 +12,56 @@ eigenvalues of the SimGD field's Jacobian) and its equivalent field, whose Jacob
 """
 from __future__ import annotations
 
-import torch
-
-from gantrain.rules.base import Delegating, UpdateRule, apply, register
+from gantrain.rules.base import Delegating, UpdateRule, apply
 from gantrain.rules.flow import flow_cosines
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import SameBatchOptions
 from gantrain.rules.simgd import SimGD
 
 
 class TwoPointRule(Delegating, UpdateRule):
-    """A rule that combines plain gradients taken at two points (this step's and another)."""
+    """A rule that combines plain gradients taken at two points (this step's and another).
 
-    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
+    Analysed through SimGD's field J (``map_of``): its equivalent field, to first order in the
+    step lr, has Jacobian J + lr·J², eigenvalues λ + lr·λ²; its exact multipliers come from
+    gantrain.analysis.stability."""
+
+    Options = SameBatchOptions
+    uses_gamma = False
+    map_of = SimGD
+
+    def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
-        if regularizer_estimate != "same_batch":
-            raise ValueError(f"method={self.name} has no regularizer to estimate; "
-                             f"method.regularizer_estimate={regularizer_estimate!r} is not allowed")
         self._rule = SimGD()
+
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """The equivalent field's λ + lr·λ² of SimGD's ±ia: −lr·a² ± ia."""
+        rot = SimGD.dirac_eigenvalues(gamma, lr)
+        return rot + lr * rot**2
+
+    @classmethod
+    def gaussian_eigenvalues(cls, mu, sigma, n, gamma, lr):
+        """The equivalent field's λ + lr·λ² of Theorem 1's λ."""
+        lam = SimGD.gaussian_eigenvalues(mu, sigma, n, gamma, lr)
+        return lam + lr * lam**2
+
+    @classmethod
+    def equivalent_eigenvalues(cls, jacobian, eigenvalues, lr):
+        import numpy as np
+
+        if jacobian is None:
+            return eigenvalues + lr * eigenvalues**2
+        return np.linalg.eigvals(jacobian + lr * jacobian @ jacobian)
+
+    @classmethod
+    def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
+        from gantrain.analysis.stability import (two_point_multipliers,
+                                                 two_point_multipliers_of_eigenvalues)
+
+        if jacobian is None:
+            return two_point_multipliers_of_eigenvalues(cls.name, eigenvalues, lr)
+        return two_point_multipliers(cls.name, jacobian, lr)
 
     def plain(self, game, batch_size, rng):
         """v at the current point on a fresh batch (reduced under torch.distributed)."""
@@ -36,9 +70,10 @@ class TwoPointRule(Delegating, UpdateRule):
                                     zero_sum=game.zero_sum)
 
 
-@register("extragradient")
 class Extragradient(TwoPointRule):
-    uses_gamma = False
+    name = "extragradient"
+    color = "darkorange"
+
     def train_step(self, game, opt_d, opt_g, batch_size, rng):
         d_params, g_params = game.d_params(), game.g_params()
         start = [p.detach().clone() for p in (*d_params, *g_params)]

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-import torch
-
 from gantrain.rules.base import Tensors, dot, grads
+from gantrain.rules.lazy import torch
 
 if TYPE_CHECKING:
     from gantrain.games.base import Game

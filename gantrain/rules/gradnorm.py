@@ -9,12 +9,13 @@ form); this rule delegates to one whose penalty is ConOpt's and whose plain part
 """
 from __future__ import annotations
 
-import torch
-
-from gantrain.rules.base import Delegating, FieldRule, SimultaneousRule, register
+from gantrain.rules.base import Delegating, FieldRule, SimultaneousRule
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import EstimateOptions
 
 
 class _SurrogateDescent(SimultaneousRule):
+    name = "gradnorm"   # its messages speak for the rule it serves
     penalize_generator = "full"
     penalize_discriminator = "full"
 
@@ -22,20 +23,40 @@ class _SurrogateDescent(SimultaneousRule):
         return super()._add_scaled(torch.zeros_like(g), r)   # γ∇R, the game gradient dropped
 
 
-@register("gradnorm")
 class GradNorm(Delegating, FieldRule):
-    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
+    name = "gradnorm"
+    Options = EstimateOptions
+    second_order = True
+    color = "tab:gray"
+    positive_gamma = "its direction is γ∇½‖v‖²"
+
+    def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
         zero = (bool((self.gamma == 0).any()) if isinstance(self.gamma, torch.Tensor)
                 else self.gamma == 0)
         if zero:  # the base rule would fall back to plain v (SimGD) at γ = 0
             raise ValueError(f"method=gradnorm needs gamma > 0 (its direction is γ∇½‖v‖²), got "
                              f"gamma={gamma}")
-        self._rule = _SurrogateDescent(self.gamma, regularizer_estimate)
+        self._rule = _SurrogateDescent(self.gamma, regularizer_estimate=self.regularizer_estimate)
 
-    @property
-    def regularizer_estimate(self) -> str:
-        return self._rule.regularizer_estimate
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """−γMᵀM = −γa²I."""
+        import numpy as np
+
+        from gantrain.analysis.theory import DIRAC_SLOPE as a
+
+        return np.array([-gamma * a * a, -gamma * a * a], dtype=complex)
+
+    @classmethod
+    def gaussian_quadratic(cls, s, gamma):
+        """−γMᵀM per 2×2 block of M (p = ½, q = s/2)."""
+        return (16, gamma * (8 + 4 * s**2), gamma**2)
+
+    @classmethod
+    def fullrank_coefficients(cls, p2, q, gamma):
+        """App. B: −γMᵀM."""
+        return (gamma * (2 * p2 + q * q), gamma**2 * p2**2)
 
     def uses_halves(self) -> bool:
         return self._rule.uses_halves()

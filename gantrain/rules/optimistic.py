@@ -11,16 +11,15 @@ to first order in η its equivalent field has Jacobian J + ηJ², as extragradie
 """
 from __future__ import annotations
 
-import torch
-
-from gantrain.rules.base import apply, register
+from gantrain.rules.base import apply
 from gantrain.rules.extragradient import TwoPointRule
 from gantrain.rules.flow import flow_cosines
+from gantrain.rules.lazy import torch
 
 
-@register("optimistic")
 class Optimistic(TwoPointRule):
-    uses_gamma = False
+    name = "optimistic"
+    color = "teal"
     stateful = True
 
     def __init__(self, *args, **kwargs):

@@ -10,22 +10,43 @@ On DiracGAN the field's Jacobian at the equilibrium has eigenvalues −γ/2 ± �
 """
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
-from gantrain.rules.base import Delegating, FieldRule, register
+from gantrain.rules.base import Delegating, FieldRule
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import SameBatchOptions
 from gantrain.rules.simgd import SimGD
 
 
-@register("r1")
+@dataclass
+class PenaltyOptions(SameBatchOptions):
+    why = "its penalty is a plain batch mean of ‖∇ₓD‖², already unbiased"
+
+
 class R1(Delegating, FieldRule):
+    name = "r1"
+    Options = PenaltyOptions
+    second_order = True
+    color = "navy"
     on = "real"   # which samples the penalty averages over
 
-    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch", **options):
+    def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
-        if regularizer_estimate != "same_batch":
-            raise ValueError(f"method={self.name} has a plain batch-mean penalty, already unbiased; "
-                             f"method.regularizer_estimate={regularizer_estimate!r} is not allowed")
         self._rule = SimGD()
+
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """∇ₓD = θ on every sample, so the penalty γθ²/2 adds −γ to the θθ entry:
+        λ² + γλ + a² = 0, λ = −γ/2 ± √(γ²/4 − a²)."""
+        from gantrain.analysis.theory import DIRAC_SLOPE as a
+        from gantrain.analysis.theory import roots
+
+        return roots(1, float(gamma), a * a)
+
+    @classmethod
+    def gaussian_quadratic(cls, s, gamma):
+        """u_θ gains γθ (∇ₓθᵀx = θ on every sample): Theorem 1 with s → s + 2γ."""
+        return (4, 2 * s + 4 * gamma, 1)
 
     def _penalized(self, game, loss_d: torch.Tensor, terms: torch.Tensor, mean) -> torch.Tensor:
         gamma = self.gamma

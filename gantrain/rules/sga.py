@@ -15,26 +15,46 @@ two cross products of independent half-batches, ½(J_A ξ_B + J_B ξ_A), whose e
 """
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
-from gantrain.rules.base import Direction, FieldRule, dot, grads, identity, mean_of, norm, register
+from gantrain.rules.base import Direction, FieldRule, dot, grads, identity, mean_of, norm
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import EstimateOptions, check
 
-ESTIMATES = ("same_batch", "unbiased")
+
+@dataclass
+class SGAOptions(EstimateOptions):
+    align: bool = False        # Balduzzi et al.'s sign alignment of λ (= gamma)
+    align_eps: float = 0.1
+    # no variance_corrected: its products are not squares
+    ESTIMATES = ("same_batch", "unbiased")
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.align_eps > 0, "method.align_eps", self.align_eps, "must be > 0")
 
 
-@register("sga")
 class SGA(FieldRule):
-    def __init__(self, gamma: float = 0.0, regularizer_estimate: str = "same_batch",
-                 align: bool = False, align_eps: float = 0.1, **options):
+    name = "sga"
+    Options = SGAOptions
+    second_order = True
+    color = "gold"
+
+    def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
-        if regularizer_estimate not in ESTIMATES:   # no variance_corrected: its products are not squares
-            raise ValueError(f"method.regularizer_estimate={regularizer_estimate!r} is not known; "
-                             f"allowed: {', '.join(ESTIMATES)}")
-        if align and isinstance(self.gamma, torch.Tensor):
+        if self.align and isinstance(self.gamma, torch.Tensor):
             raise ValueError("method.align=true needs one γ: the sign alignment takes inner "
                              "products over all parameters, which a grid of γ values would mix")
-        self.regularizer_estimate = regularizer_estimate
-        self.align, self.align_eps = bool(align), float(align_eps)
+        self.align, self.align_eps = bool(self.align), float(self.align_eps)
+
+    @classmethod
+    def dirac_eigenvalues(cls, gamma, lr):
+        """u = v + γAᵀv, A the antisymmetric part of ∂v/∂w = −M, which is all of it: M − γMᵀM,
+        as ConOpt (``align``'s sign is + at a rest point, where the alignment term is ε > 0)."""
+        from gantrain.analysis.theory import DIRAC_SLOPE as a
+        from gantrain.analysis.theory import dirac_rotation
+
+        return dirac_rotation() - float(gamma) * a * a
 
     def uses_halves(self) -> bool:
         return self.regularizer_estimate == "unbiased"

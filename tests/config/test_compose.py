@@ -15,16 +15,28 @@ from tests.helpers import make_cfg
 
 CONF = Path(CONFIG_DIR)
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
-OPTIONS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in GROUPS}
+
+
+def _group_options() -> dict[str, list[str]]:
+    """Each group's options on Hydra's whole search path: gantrain's configs and those an
+    installed plugin adds (its SearchPathPlugin), so a plugin's config is checked like ours."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        return {g: sorted(loader.get_group_options(g)) for g in GROUPS}
+
+
+OPTIONS = _group_options()
 METHODS = OPTIONS["method"]
 EXPERIMENTS = OPTIONS["experiment"]
 
 
 def test_config_groups_are_the_expected_ones():
     assert set(GROUPS) >= {"method", "dataset", "arch", "loss", "optim", "logger", "experiment"}
-    assert set(METHODS) == {"simgd", "altgd", "conopt", "jare", "conopt_g", "conopt_d",
-                            "jare_g", "jare_d", "gradnorm", "sga", "extragradient", "optimistic",
-                            "r1", "r2", "cgd"}
+    from gantrain.rules import BUILTIN, RULES
+
+    assert set(BUILTIN) <= set(METHODS) and set(METHODS) <= set(RULES)   # a config per rule
     assert {"sgd", "adam", "rmsprop", "rmsprop_tf"} <= set(OPTIONS["optim"])
     assert {"standard", "minimax", "wgan", "hinge"} <= set(OPTIONS["loss"])
     assert {"gaussian_mu2", "gaussian_mu4", "gaussian_mu6", "gaussian_sigma05", "mog_r2",

@@ -1,0 +1,92 @@
+"""The registry is the one place that knows the rules: every fact about a rule is a class
+attribute, every table elsewhere is read from ``RULES``, and no module outside gantrain/rules/
+names a rule (presets and sweeps in yaml may)."""
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from gantrain.cli import CONFIG_DIR
+from gantrain.rules import BUILTIN, RULES
+
+PACKAGE = Path(__file__).resolve().parents[2] / "gantrain"
+# Modules other work owns for now: the zoo (its own split), and three that still dispatch on names:
+# the ensemble's stacked rules, stability's two-point maps, App. C's fixed comparison.
+NOT_YET = {"report/zoo.py", "ensemble/functional.py", "analysis/stability.py", "analysis/appc.py"}
+NAMED = re.compile(r"""["'](%s)["']|method=(%s)\b""" % (("|".join(BUILTIN),) * 2))
+
+
+def test_no_module_outside_the_rules_names_a_rule():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("rules/") or rel in NOT_YET:
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if NAMED.search(line):
+                offenders.append(f"gantrain/{rel}:{i}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_every_rule_states_its_facts_and_has_its_config(name):
+    rule = RULES[name]
+    assert rule.name == name
+    for fact in ("uses_gamma", "second_order", "plain_field", "consensus_bound", "field_follows_step"):
+        assert isinstance(getattr(rule, fact), bool), fact
+    assert rule.color is not None   # gantrain's own rules all have their colour
+    # its yaml holds the Options dataclass's defaults (the yaml is what overrides address)
+    yaml = OmegaConf.to_container(OmegaConf.load(Path(CONFIG_DIR) / "method" / f"{name}.yaml"))
+    defaults = {f.name: f.default for f in fields(rule.Options) if f.name != "name"}
+    assert yaml.pop("name") == name and set(yaml) == set(defaults)
+    for key, value in yaml.items():
+        if not str(value).startswith("${"):   # an interpolation: a default set elsewhere
+            assert value == defaults[key], (name, key)
+    rule.options_of({})   # the defaults pass the rule's own checks
+
+
+def test_tables_are_read_from_the_registry():
+    from gantrain.analysis.plots import method_colors
+    from gantrain.report.collect import method_label, method_order
+
+    assert method_order() == list(RULES) and list(RULES)[:len(BUILTIN)] == list(BUILTIN)
+    assert list(method_colors()) == [n for n in RULES if RULES[n].color is not None]
+    assert {n for n in BUILTIN if RULES[n].note} == {n for n in BUILTIN if method_label(n) != n}
+
+
+def test_a_rule_added_in_process_joins_every_table():
+    from gantrain.analysis.plots import method_color
+    from gantrain.rules.simgd import SimGD
+
+    class Halved(SimGD):
+        name = "halved_test_rule"
+        color = "tab:olive"
+        second_order = True
+
+    RULES.add(Halved.name, Halved)
+    try:
+        from gantrain.config.precision import check_engine
+        from gantrain.config.schema import GROUPS
+        from gantrain.errors import ConfigError
+
+        assert GROUPS["method"][Halved.name] is Halved.Options
+        assert method_color(Halved.name) == "tab:olive"
+        cfg = OmegaConf.create({"engine": {"amp": "bf16"}, "method": {"name": Halved.name}})
+        with pytest.raises(ConfigError, match="engine.amp=bf16 is invalid"):
+            check_engine(cfg)
+    finally:
+        RULES.remove(Halved.name)
+
+
+def test_an_unknown_name_is_refused_in_one_line():
+    from gantrain.errors import ConfigError
+    from gantrain.rules import build_rule
+
+    with pytest.raises(ConfigError, match=r"^method='nosuch' is invalid: allowed: simgd, altgd"):
+        build_rule("nosuch", 0.0, {})
+    with pytest.raises(ConfigError, match=r"method=cgd has no option\(s\) \['bogus'\]"):
+        build_rule("cgd", 0.0, {"bogus": 1})
