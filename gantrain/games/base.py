@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gantrain.distributed import SINGLE, Shard
-from gantrain.losses import Mean, gan_losses
+from gantrain.losses import LOSSES, Mean, gan_losses
 
 
 class Game:
@@ -17,7 +17,7 @@ class Game:
 
     def __init__(self, loss: str, device: str, dtype: torch.dtype):
         self.loss, self.device, self.dtype = loss, torch.device(device), dtype
-        self.zero_sum = loss == "minimax"  # L_G = −L_D exactly
+        self.zero_sum = bool(getattr(LOSSES.get(loss), "zero_sum", False))  # L_G = −L_D exactly
 
     def _finish_init(self) -> None:
         self.generator.to(self.device, self.dtype)
