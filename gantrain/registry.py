@@ -20,6 +20,18 @@ from typing import Any, Callable
 from gantrain.errors import ConfigError
 
 
+def load(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names (imported now).
+
+    Args:
+        target: e.g. ``"gantrain.rules.simgd:SimGD"``.
+    Returns:
+        the attribute.
+    """
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 class Registry(Mapping):
     """Name → object, loaded on first use.
 
@@ -47,8 +59,7 @@ class Registry(Mapping):
             self._read_plugins()
             target = self._targets[name]   # KeyError for an unknown name (Mapping semantics)
             if isinstance(target, str):
-                module, attr = target.split(":")
-                obj = getattr(importlib.import_module(module), attr)
+                obj = load(target)
             else:
                 obj = target.load()
             if getattr(obj, "name", name) != name:

@@ -84,7 +84,7 @@ MUTANTS = [
            "a diverged trial is reported to Optuna as the best value instead of the worst",
            ("tests/slurm/test_search.py", "-k", "trial_value")),
     Mutant("nonsaturating-loss-sign", "gantrain/losses.py",
-           "mean(F.softplus(-d_fake))", "mean(F.softplus(d_fake))",
+           "mean(torch.nn.functional.softplus(-d_fake))", "mean(torch.nn.functional.softplus(d_fake))",
            "the non-saturating generator loss −log σ(D(G(z))) written with the wrong sign inside "
            "softplus (−log(1 − σ(D(G(z))))): the generator flees the data",
            ("tests/test_losses.py", "tests/rules/test_directions.py")),
@@ -94,8 +94,8 @@ MUTANTS = [
            "TF RMSProp's accumulator starts at 0 like PyTorch's instead of 1: first steps of "
            "size lr/√(1−decay) instead of about lr times the gradient",
            ("tests/optim/test_optimizers.py",)),
-    Mutant("theorem3-gamma-term", "gantrain/analysis/theory.py",
-           "_roots(2, gamma + b2, gamma**2 / 8 + 0.5)", "_roots(2, gamma + b2, gamma**2 / 4 + 0.5)",
+    Mutant("theorem3-gamma-term", "gantrain/rules/jare.py",
+           "(2, gamma + s, gamma**2 / 8 + 0.5)", "(2, gamma + s, gamma**2 / 4 + 0.5)",
            "JARE's closed-form eigenvalues (Theorem 3) with γ²/4 for γ²/8 in the constant term",
            ("tests/games/test_gaussian_theory.py", "tests/analysis/test_spectrum.py")),
     Mutant("gaussian-jacobian-half", "gantrain/analysis/theory.py",
@@ -158,7 +158,7 @@ MUTANTS = [
            "averaging them: every step is twice as long",
            ("tests/rules/test_directions.py",)),
     Mutant("hinge-fake-sign", "gantrain/losses.py",
-           "mean(F.relu(1 + d_fake))", "mean(F.relu(1 - d_fake))",
+           "mean(relu(1 + d_fake))", "mean(relu(1 - d_fake))",
            "the hinge loss's fake term with the real term's sign",
            ("tests/test_losses.py",)),
     Mutant("spectral-norm-two-iterations", "gantrain/models/images.py",
@@ -201,13 +201,14 @@ MUTANTS = [
            "solution, but every truncated iterate mixes the points",
            ("tests/rules/test_zoo_rules.py", "-k", "cgd_grid")),
     Mutant("cgd-lemma4-fixed-eta", "gantrain/analysis/phase.py",
-           '{**options, "eta": h}', "options",
+           "build_rule(method.name, 0.0, method.at_step(options, h))",
+           "build_rule(method.name, 0.0, options)",
            "the phase diagram's CGD bound takes the config's η for every step size h instead of "
            "η = h, whose field it is",
            ("tests/analysis/test_phase_zoo.py", "-k", "lemma4")),
     Mutant("phase-grid-cgd-config-eta", "gantrain/analysis/phase.py",
-           '    if "eta" in options:   # CGD\'s η is the step size: each point\'s own\n'
-           '        options["eta"] = lrs\n', "",
+           "RULES[cfg.method.name].at_step({k: v for k, v in cfg.method.items() if k != \"name\"}, lrs)",
+           "{k: v for k, v in cfg.method.items() if k != \"name\"}",
            "a CGD phase diagram solves every point's local game with the config's method.eta "
            "instead of the point's own step size",
            ("tests/analysis/test_phase_zoo.py", "-k", "follows and cgd")),

@@ -201,7 +201,7 @@ def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
     depends on lr (its η), ρ(I + lr·J(lr)). float64, exact expectation."""
     from gantrain.analysis.jacobian import field_jacobian
     from gantrain.analysis.spectrum import move_to_point
-    from gantrain.analysis.stability import max_stable_step, scan_max_stable_step
+    from gantrain.analysis.stability import max_stable_step
     from gantrain.games.gaussian import GaussianGame
     from gantrain.rules import RULES, build_rule
 
@@ -294,8 +294,8 @@ def run_phase_diagram(cfg, out_dir: Path) -> dict:
     """Train the (lr, γ) grid of ``cfg.phase`` in one batch, classify, draw; writes phase.json and
     phase.png in ``out_dir`` and returns the JSON's content."""
     from gantrain.config import validate
-    from gantrain.tracking import write_json
     from gantrain.engine import resolve_device
+    from gantrain.tracking import write_json
 
     validate(cfg)
     _check_cfg(cfg)

@@ -9,8 +9,13 @@ import torch
 
 from gantrain.analysis.conditions import point_conditions
 from gantrain.analysis.jacobian import JacobianOperator, field_jacobian, top_eigenvalues
-from gantrain.analysis.stability import (conditioning_factor, iteration_lower_bounds,
-                                         max_stable_step, phase_factor, scan_max_stable_step)
+from gantrain.analysis.stability import (
+    conditioning_factor,
+    iteration_lower_bounds,
+    max_stable_step,
+    phase_factor,
+    scan_max_stable_step,
+)
 from gantrain.analysis.theory import dirac_eigenvalues, fullrank_eigenvalues, gaussian_eigenvalues
 from gantrain.config import ConfigError
 from gantrain.errors import first_line

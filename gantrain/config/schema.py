@@ -12,110 +12,20 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-
-from gantrain.errors import ConfigError, _check, _one_of, check_finite, first_line  # noqa: F401
+from gantrain.checks import check, one_of
+from gantrain.config.precision import check_engine
+from gantrain.errors import ConfigError, check_finite, first_line
+from gantrain.games import DATASETS
 from gantrain.losses import LOSSES
+from gantrain.metrics.defaults import ImageEvalSchema
+from gantrain.models import ARCHS
 from gantrain.rules import RULES
 
-
-# --- method ---------------------------------------------------------------------------------
-# Each rule's options schema is its class's ``Options`` (gantrain.rules): GROUPS["method"] below.
-
-# variance_corrected needs per-sample gradients, defined where samples do not interact (no batch
-# norm): the toy games. Their datasets:
-PER_SAMPLE_DATASETS = ("gaussian", "dirac", "mog")
+__all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "validate"]
 
 
-# --- dataset --------------------------------------------------------------------------------
-@dataclass
-class DiracData:   # Mescheder et al. 2018: real data δ₀, G(z) = φ, D(x) = θx (their θ, ψ)
-    name: str = "dirac"
-    init_phi: float = 1.0      # the generator's start (Mescheder's θ)
-    init_theta: float = 1.0    # the discriminator's start (Mescheder's ψ)
-
-
-@dataclass
-class GaussianData:
-    name: str = "gaussian"
-    mu: float = 2.0
-    sigma: float = 0.2
-    dim: int = 2
-    init_offset: float = 0.05
-    init_phi: Optional[list[float]] = None
-    init_theta: Optional[list[float]] = None
-
-    def __post_init__(self):
-        _check(self.sigma > 0, "dataset.sigma", self.sigma, "must be > 0")
-        _check(self.dim >= 1, "dataset.dim", self.dim, "must be >= 1")
-        for key in ("init_phi", "init_theta"):
-            value = getattr(self, key)
-            _check(value is None or len(value) == self.dim, f"dataset.{key}", value,
-                   f"must be null or a list of dataset.dim={self.dim} numbers")
-
-
-@dataclass
-class MixtureData:
-    name: str = "mog"
-    modes: int = 8
-    radius: float = 2.0
-    std: float = 0.06
-
-    def __post_init__(self):
-        _check(self.modes >= 1, "dataset.modes", self.modes, "must be >= 1")
-        _check(self.radius > 0, "dataset.radius", self.radius, "must be > 0")
-        _check(self.std > 0, "dataset.std", self.std, "must be > 0")
-
-
-# --- arch -----------------------------------------------------------------------------------
-@dataclass
-class MLPArch:
-    name: str = "mlp"
-    depth: int = 4
-    width: int = 256
-    z_dim: int = 64
-    z_std: float = 1.0
-
-    def __post_init__(self):
-        _check(self.depth >= 0, "arch.depth", self.depth, "must be >= 0")
-        for key in ("width", "z_dim"):
-            _check(getattr(self, key) >= 1, f"arch.{key}", getattr(self, key), "must be >= 1")
-        _check(self.z_std > 0, "arch.z_std", self.z_std, "must be > 0")
-
-
-@dataclass
-class LinearArch:
-    name: str = "linear"
-
-
-@dataclass
-class FullRankArch:   # JARE App. B: D_θ(x) = θᵀeˣ on the Gaussian game
-    name: str = "fullrank"
-
-
-# gantrain.models.images.IMAGE_ARCHS, listed here: importing the models would be circular.
-IMAGE_ARCHS = ("resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet", "conv4", "conv4_nobn",
-               "dcgan4_nobn", "dcgan4", "dcgan4_const", "dcgan3", "dcgan4_resnet")
-
-
-@dataclass
-class ImageArch:
-    name: str
-    filters: int = 64
-    z_dim: int = 128
-    z_std: float = 1.0
-    spectral_norm: bool = False
-    init: str = "xavier"
-    batch_norm: Optional[bool] = None   # null: the architecture's default
-    d_extra_dense: int = 0              # DC-GAN style nets: units of an extra dense layer in D (0: none)
-    g_extra_dense: int = 0              # ... and in G, after z
-
-    def __post_init__(self):
-        for key in ("filters", "z_dim"):
-            _check(getattr(self, key) >= 1, f"arch.{key}", getattr(self, key), "must be >= 1")
-        for key in ("d_extra_dense", "g_extra_dense"):
-            _check(getattr(self, key) >= 0, f"arch.{key}", getattr(self, key), "must be >= 0 (0: none)")
-        _check(self.z_std > 0, "arch.z_std", self.z_std, "must be > 0")
-        _one_of("arch.init", self.init, ("xavier", "normal"))
+# Each rule's options schema is its class's ``Options`` (gantrain.rules), each dataset's and
+# architecture's its registered schema (gantrain.games.DATASETS, gantrain.models.ARCHS): GROUPS.
 
 
 # --- loss, optim, logger --------------------------------------------------------------------
@@ -127,8 +37,8 @@ class Loss:
         LOSSES.check(self.name, "loss.name")
 
 
-def _check_lr(lr: float) -> None:
-    _check(lr > 0, "optim.lr (eta)", lr, "must be > 0")
+def check_lr(lr: float) -> None:
+    check(lr > 0, "optim.lr (eta)", lr, "must be > 0")
 
 
 @dataclass
@@ -138,8 +48,8 @@ class SGDOptim:
     momentum: float = 0.0
 
     def __post_init__(self):
-        _check_lr(self.lr)
-        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+        check_lr(self.lr)
+        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
 
 
 @dataclass
@@ -150,10 +60,10 @@ class AdamOptim:
     eps: float = 1e-8
 
     def __post_init__(self):
-        _check_lr(self.lr)
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+        check_lr(self.lr)
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
                self.betas, "must be two numbers in [0, 1)")
-        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
 
 
 @dataclass
@@ -165,10 +75,10 @@ class RMSpropOptim:
     momentum: float = 0.0
 
     def __post_init__(self):
-        _check_lr(self.lr)
-        _check(0 < self.alpha < 1, "optim.alpha", self.alpha, "must be in (0, 1)")
-        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
-        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+        check_lr(self.lr)
+        check(0 < self.alpha < 1, "optim.alpha", self.alpha, "must be in (0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
 
 
 @dataclass
@@ -180,10 +90,10 @@ class RMSpropTFOptim:
     initial_accumulator: float = 1.0
 
     def __post_init__(self):
-        _check_lr(self.lr)
-        _check(0 < self.decay < 1, "optim.decay", self.decay, "must be in (0, 1)")
-        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
-        _check(self.initial_accumulator >= 0, "optim.initial_accumulator",
+        check_lr(self.lr)
+        check(0 < self.decay < 1, "optim.decay", self.decay, "must be in (0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(self.initial_accumulator >= 0, "optim.initial_accumulator",
                self.initial_accumulator, "must be >= 0")
 
 
@@ -197,7 +107,7 @@ class Logger:
     tags: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        _one_of("logger.mode", self.mode, ("offline", "online", "disabled"))
+        one_of("logger.mode", self.mode, ("offline", "online", "disabled"))
 
 
 @dataclass
@@ -205,7 +115,7 @@ class Divergence:
     max_param_norm: float = 1e6
 
     def __post_init__(self):
-        _check(self.max_param_norm > 0, "divergence.max_param_norm", self.max_param_norm, "must be > 0")
+        check(self.max_param_norm > 0, "divergence.max_param_norm", self.max_param_norm, "must be > 0")
 
 
 @dataclass
@@ -216,7 +126,7 @@ class Engine:
     deterministic: bool = False
 
     def __post_init__(self):
-        _one_of("engine.amp", self.amp, ("none", "bf16"))
+        one_of("engine.amp", self.amp, ("none", "bf16"))
 
 
 @dataclass
@@ -225,8 +135,8 @@ class EMA:
     start: int = 0
 
     def __post_init__(self):
-        _check(0 <= self.decay < 1, "ema.decay", self.decay, "must be in [0, 1) (0: off)")
-        _check(self.start >= 0, "ema.start", self.start, "must be >= 0")
+        check(0 <= self.decay < 1, "ema.decay", self.decay, "must be in [0, 1) (0: off)")
+        check(self.start >= 0, "ema.start", self.start, "must be >= 0")
 
 
 @dataclass
@@ -246,27 +156,22 @@ class Analysis:
     mus: list[float] = field(default_factory=lambda: [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 
     def __post_init__(self):
-        _one_of("analysis.mode", self.mode, ("spectrum", "phase", "field"))
-        _check(self.every >= 0, "analysis.every", self.every, "must be >= 0 (0: off)")
+        one_of("analysis.mode", self.mode, ("spectrum", "phase", "field"))
+        check(self.every >= 0, "analysis.every", self.every, "must be >= 0 (0: off)")
         for key in ("batches", "dense_max", "k", "quadrature_order"):
-            _check(getattr(self, key) >= 1, f"analysis.{key}", getattr(self, key), "must be >= 1")
-        _check(self.eps > 0, "analysis.eps", self.eps, "must be > 0")
+            check(getattr(self, key) >= 1, f"analysis.{key}", getattr(self, key), "must be >= 1")
+        check(self.eps > 0, "analysis.eps", self.eps, "must be > 0")
         for m in self.compare:
             RULES.check(m, "analysis.compare")
-        _check(all(g >= 0 for g in self.gammas), "analysis.gammas", self.gammas,
+        check(all(g >= 0 for g in self.gammas), "analysis.gammas", self.gammas,
                "must be numbers >= 0")
 
 
-from gantrain.config.precision import check_engine  # noqa: E402
-from gantrain.data.schema import DATASET_SCHEMAS  # noqa: E402
-from gantrain.metrics.defaults import ImageEvalSchema  # noqa: E402
 
 GROUPS: dict[str, dict[str, type]] = {
     "method": RULES.derived(lambda rule: rule.Options),
-    "dataset": {"gaussian": GaussianData, "dirac": DiracData, "mog": MixtureData,
-                **DATASET_SCHEMAS},
-    "arch": {"mlp": MLPArch, "linear": LinearArch, "fullrank": FullRankArch,
-             **{n: ImageArch for n in IMAGE_ARCHS}},
+    "dataset": DATASETS.derived(lambda schema: schema),
+    "arch": ARCHS.derived(lambda schema: schema),
     "loss": LOSSES.derived(lambda _: Loss),
     "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
               "rmsprop_tf": RMSpropTFOptim},
@@ -287,8 +192,8 @@ class Search:
     direction: str = "minimize"
 
     def __post_init__(self):
-        _check(bool(self.objective), "search.objective", self.objective, "must name a metric of summary.json")
-        _one_of("search.direction", self.direction, ("minimize", "maximize"))
+        check(bool(self.objective), "search.objective", self.objective, "must name a metric of summary.json")
+        one_of("search.direction", self.direction, ("minimize", "maximize"))
 
 
 SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
@@ -298,10 +203,9 @@ SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, 
 TOP_LEVEL_KEYS = frozenset({*GROUPS, *SECTIONS, "gamma", "eta", "steps", "batch_size", "seed",
                             "device", "dtype", "log_every", "checkpoint_every", "keep_last",
                             "resume", "requeue", "progress", "phase", "field"})
-COMPATIBLE_ARCH = {"gaussian": ("linear", "fullrank"), "dirac": ("linear",), "mog": ("mlp",), **{n: IMAGE_ARCHS for n in DATASET_SCHEMAS}}
 
 
-def _merge(schema: type, section: Any, key: str) -> Any:
+def merge(schema: type, section: Any, key: str) -> Any:
     try:
         if isinstance(section, DictConfig):
             section = OmegaConf.to_container(section, resolve=True)
@@ -320,49 +224,50 @@ def validate(cfg: DictConfig) -> None:
     tree.pop("hydra", None)
     # `+key=value` adds a key where Hydra finds no group of that name: nothing would read it.
     unknown = sorted(set(tree) - set(TOP_LEVEL_KEYS))
-    _check(not unknown, unknown[0] if unknown else "", tree.get(unknown[0]) if unknown else None,
+    check(not unknown, unknown[0] if unknown else "", tree.get(unknown[0]) if unknown else None,
            "not a gantrain key (a +key=value override adds a key that nothing reads); "
            f"top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     check_finite(tree)
     for group, schemas in GROUPS.items():
         section = cfg.get(group)
         name = section.get("name") if isinstance(section, DictConfig) else None
-        _one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
-        _merge(schemas[name], section, group)
+        one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
+        merge(schemas[name], section, group)
     for key, schema in SECTIONS.items():
-        _merge(schema, cfg.get(key, {}), key)
+        merge(schema, cfg.get(key, {}), key)
     for key, lo in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
                     ("keep_last", 1)):
         value = cfg.get(key)
-        _check(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key, value,
+        check(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key, value,
                f"must be an integer >= {lo}")
     gamma = cfg.get("gamma")
-    _check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
+    check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
            "gamma", gamma, "must be a number >= 0")
     for m in dict.fromkeys((cfg.method.name, *cfg.get("analysis", {}).get("compare", ()))):
         why = RULES[m].positive_gamma
-        _check(not why or gamma > 0, "gamma", gamma, f"method={m} needs gamma > 0 ({why})")
+        check(not why or gamma > 0, "gamma", gamma, f"method={m} needs gamma > 0 ({why})")
     why = RULES[cfg.method.name].positive_gamma
     gammas = list(cfg.get("analysis", {}).get("gammas", ()))
-    _check(not why or all(g > 0 for g in gammas), "analysis.gammas", gammas,
+    check(not why or all(g > 0 for g in gammas), "analysis.gammas", gammas,
            f"method={cfg.method.name} needs every γ > 0 ({why})")
-    _check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
+    check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
     for key in ("resume", "progress", "requeue"):  # a string such as resume=no would count as true
-        _check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
-    _one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
+        check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
+    one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
     check_engine(cfg)   # mixed precision vs double backprop, before any run
-    _one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
-    arch = COMPATIBLE_ARCH[cfg.dataset.name]
-    _check(cfg.arch.name in arch, "arch", cfg.arch.name,
+    one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
+    arch = DATASETS[cfg.dataset.name].compatible_archs()
+    check(cfg.arch.name in arch, "arch", cfg.arch.name,
            f"dataset={cfg.dataset.name} allows arch: {', '.join(arch)}")
     if cfg.method.get("regularizer_estimate") == "unbiased":
-        _check(cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size", cfg.batch_size,
+        check(cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size", cfg.batch_size,
                "method.regularizer_estimate=unbiased needs an even batch_size >= 2")
     if cfg.method.get("regularizer_estimate") == "variance_corrected":
-        _check(cfg.batch_size >= 2, "batch_size", cfg.batch_size,
+        check(cfg.batch_size >= 2, "batch_size", cfg.batch_size,
                "method.regularizer_estimate=variance_corrected needs batch_size >= 2 (it divides "
                "by B - 1)")
-        _check(cfg.dataset.name in PER_SAMPLE_DATASETS, "method.regularizer_estimate",
+        per_sample = DATASETS.where(lambda d: d.per_sample)
+        check(cfg.dataset.name in per_sample, "method.regularizer_estimate",
                "variance_corrected", f"per-sample gradients are supported on dataset="
-               f"{', '.join(PER_SAMPLE_DATASETS)} (image nets: batch norm couples the samples); "
+               f"{', '.join(per_sample)} (image nets: batch norm couples the samples); "
                f"with dataset={cfg.dataset.name} use same_batch or unbiased")

@@ -5,13 +5,10 @@
 """
 from __future__ import annotations
 
-__all__ = ["ImageData", "batch_indices", "batch_seed", "make_fake_images", "DATASET_SCHEMAS"]
+__all__ = ["ImageData", "batch_indices", "batch_seed", "make_fake_images"]
 
 
 def __getattr__(name: str):
-    if name == "DATASET_SCHEMAS":
-        from gantrain.data.schema import DATASET_SCHEMAS
-        return DATASET_SCHEMAS
     if name in ("ImageData", "batch_indices", "batch_seed", "make_fake_images"):
         from gantrain.data import images
         return getattr(images, name)

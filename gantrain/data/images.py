@@ -21,30 +21,23 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
-import pickle
-import socket
 from itertools import count
 from pathlib import Path
 from typing import Iterator, Optional, Union
-from urllib.error import URLError
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from gantrain.config.schema import ConfigError, _merge, _one_of
+from gantrain.checks import one_of
+from gantrain.config.schema import ConfigError, merge
+from gantrain.data.schema import dataset_schemas
+from gantrain.data.sources import REFERENCE_PERMUTATION_SEED, ImageFiles
 from gantrain.engine import resolve_device
-from gantrain.errors import first_line
-from gantrain.data.schema import DATASET_SCHEMAS
+from gantrain.registry import load
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 PREFETCH_FACTOR = 4                  # batches in flight per DataLoader worker
-REFERENCE_PERMUTATION_SEED = 0       # imagenet: reference images in a fixed shuffled order
 FAKE_IMAGES_SEED = 0
-# CelebA's official partition (list_eval_partition.txt) by image number, used without that file.
-CELEBA_RANGES = {"train": (1, 162770), "valid": (162771, 182637), "test": (182638, 202599)}
-CELEBA_CODES = {"train": 0, "valid": 1, "test": 2}
 
 
 # --- batches as a pure function of (seed, k) ------------------------------------------------
@@ -106,59 +99,6 @@ def make_fake_images(n: int, resolution: int, seed: int = FAKE_IMAGES_SEED,
     return out
 
 
-# --- decoding files (celeba, imagenet) ------------------------------------------------------
-class _CenterCropResize:
-    """CelebA: center crop ``crop`` pixels (None: the largest square), resize to ``size``."""
-
-    def __init__(self, crop: Optional[int], size: int):
-        self.crop, self.size = crop, size
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from torchvision.transforms.v2 import functional as TF
-        c = self.crop or min(x.shape[-2:])
-        x = TF.center_crop(x, [c, c])
-        return TF.resize(x, [self.size, self.size], antialias=True)
-
-
-class _ResizeCenterCrop:
-    """ImageNet: resize the shorter side to ``size``, center crop ``size`` x ``size``."""
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from torchvision.transforms.v2 import functional as TF
-        x = TF.resize(x, [self.size], antialias=True)
-        return TF.center_crop(x, [self.size, self.size])
-
-
-class _ImageFiles(Dataset):
-    """Files under ``base`` (names kept in one numpy bytes array: no per-name Python objects for
-    the forked workers to copy), decoded with PIL to RGB and transformed to uint8 [3, R, R]."""
-
-    def __init__(self, base: Path, names: list[str], transform):
-        self.base = str(base)
-        self.names = np.array([os.fsencode(n) for n in names], dtype=np.bytes_)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def path(self, i: int) -> str:
-        return os.path.join(self.base, os.fsdecode(self.names[i]))
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        from PIL import Image
-        from torchvision.transforms.v2 import functional as TF
-        path = self.path(i)
-        try:
-            with Image.open(path) as im:
-                x = TF.pil_to_tensor(im.convert("RGB"))
-        except (OSError, ValueError, SyntaxError) as e:   # PIL.UnidentifiedImageError is an OSError
-            raise RuntimeError(f"cannot read image {path}: {first_line(e)}") from e
-        return self.transform(x).contiguous()
-
-
 class _IndexBatches:
     """Batch sampler: the index batches ``start``, ``start + 1``, ... (endless)."""
 
@@ -209,122 +149,25 @@ class ImageData:
         root = getattr(cfg, "root", None)
         self.root: Optional[Path] = Path(os.path.expanduser(root)).resolve() if root else None
         self._images: Optional[torch.Tensor] = None    # tensor-resident: uint8 [N, 3, R, R] on device
-        self._files: Optional[_ImageFiles] = None      # DataLoader path
+        self._files: Optional[ImageFiles] = None       # DataLoader path
         self._order: Optional[torch.Tensor] = None     # reference order (None: the split's order)
         self._loader: Optional[DataLoader] = None
         self._sampler: Optional[_IndexBatches] = None
         self._generation = 0                           # which stream() is the live one
-        getattr(self, f"_open_{self.name}")()
+        source = load(cfg.opener)(self)   # the dataset's own opener (gantrain.data.sources)
+        self._images, self._files, self._preprocess = source.images, source.files, source.preprocess
+        if source.order is not None:
+            self._order = source.order
         self.num_images = len(self._images) if self._images is not None else len(self._files)
 
     @staticmethod
     def _schema(data_cfg):
-        if isinstance(data_cfg, tuple(DATASET_SCHEMAS.values())):
+        schemas = dataset_schemas()
+        if isinstance(data_cfg, tuple(schemas.values())):
             return data_cfg
         name = data_cfg.get("name") if isinstance(data_cfg, (dict, DictConfig)) else None
-        _one_of("dataset.name", name, sorted(DATASET_SCHEMAS))
-        return _merge(DATASET_SCHEMAS[name], data_cfg, "dataset")
-
-    # --- opening each dataset (all checks happen here, before any training work) -------------
-    def _open_cifar10(self) -> None:
-        from torchvision.datasets import CIFAR10
-        folder = self.root / CIFAR10.base_folder
-        files = [f for f, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
-        missing = [f for f in files if not (folder / f).is_file()]
-        if missing and not self.cfg.download:
-            raise ConfigError(
-                f"dataset=cifar10: no CIFAR-10 at {folder} ("
-                f"{'no such folder' if not folder.is_dir() else 'missing ' + ', '.join(missing)}); set "
-                f"dataset.download=true to fetch it (needs internet), or copy the extracted "
-                f"cifar-10-python.tar.gz there (dataset.root=DIR holding {CIFAR10.base_folder}/)")
-        try:
-            ds = CIFAR10(str(self.root), train=self.split == "train", download=self.cfg.download)
-            data = np.asarray(ds.data)
-            if data.dtype != np.uint8 or data.ndim != 4 or data.shape[1:] != (32, 32, 3) \
-                    or len(data) == 0:
-                raise ValueError(f"unexpected image array {data.dtype} {tuple(data.shape)}")
-        except (URLError, ConnectionError, socket.timeout) as e:
-            raise ConfigError(
-                f"dataset=cifar10: downloading CIFAR-10 into {self.root} failed "
-                f"({first_line(e)}); without internet, copy the extracted cifar-10-python.tar.gz "
-                f"to {folder} and set dataset.download=false") from None
-        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError,
-                TypeError, AttributeError, IndexError) as e:
-            detail = first_line(e)
-            if isinstance(e, RuntimeError) and "corrupted" in detail:
-                detail = "a file's md5 checksum does not match CIFAR-10's"
-            else:
-                detail = f"{type(e).__name__}: {detail}"
-            raise ConfigError(
-                f"dataset=cifar10: CIFAR-10 files under {folder} are corrupted or unreadable "
-                f"({detail}); replace them with a fresh extract of cifar-10-python.tar.gz (or "
-                f"delete the folder and set dataset.download=true)") from None
-        images = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()
-        self._images = images.to(self.device)
-        self._preprocess = "none"
-
-    def _open_fake_images(self) -> None:
-        self._images = make_fake_images(self.cfg.size, self.resolution).to(self.device)
-        self._preprocess = f"generated(blobs, seed={FAKE_IMAGES_SEED})"
-
-    def _open_celeba(self) -> None:
-        root = self.root
-        candidates = [root / "celeba" / "img_align_celeba", root / "img_align_celeba",
-                      root / "img_align_celeba" / "img_align_celeba"]   # torchvision, plain, Kaggle
-        folder, names = None, []
-        for c in candidates:
-            names = _image_names(c)
-            if names:
-                folder = c
-                break
-        if folder is None:
-            raise ConfigError(
-                f"dataset=celeba: no CelebA images (*.jpg) in {candidates[0]} nor {candidates[1]}; "
-                f"extract img_align_celeba.zip (the aligned and cropped CelebA images) so that "
-                f"{candidates[0]}/000001.jpg exists, or set dataset.root to the folder above "
-                f"celeba/img_align_celeba (CelebA cannot be downloaded here)")
-        if self.split != "all":
-            names = _celeba_split(names, self.split, [folder.parent, root, root / "celeba"], folder)
-        self._files = _ImageFiles(folder, names, _CenterCropResize(self.cfg.crop, self.resolution))
-        self._check_first_image()
-        self._preprocess = (f"center_crop({self.cfg.crop or 'min_side'}),"
-                            f"resize({self.resolution},bilinear,antialias)")
-
-    def _open_imagenet(self) -> None:
-        from torchvision.datasets import ImageFolder
-        split_dir = self.root / self.split
-        layout = (f"{split_dir}/<class>/*.JPEG (torchvision ImageFolder layout, e.g. "
-                  f"ILSVRC2012_img_{self.split}.tar extracted into one folder per class)")
-        if not split_dir.is_dir():
-            raise ConfigError(f"dataset=imagenet: no ImageNet {self.split} folder at {split_dir}; "
-                              f"expected {layout}; ImageNet cannot be downloaded automatically")
-        try:
-            folder = ImageFolder(str(split_dir))
-        except (FileNotFoundError, OSError, RuntimeError) as e:
-            raise ConfigError(f"dataset=imagenet: {first_line(e)}; expected {layout}") from None
-        names = [os.path.relpath(p, split_dir) for p, _ in folder.samples]
-        del folder
-        self._files = _ImageFiles(split_dir, names, _ResizeCenterCrop(self.resolution))
-        # ImageFolder sorts by class: the first n images would be a few classes only.
-        g = torch.Generator().manual_seed(REFERENCE_PERMUTATION_SEED)
-        self._order = torch.randperm(len(names), generator=g)
-        self._check_first_image()
-        self._preprocess = f"resize_shorter({self.resolution},bilinear,antialias),center_crop"
-
-    def _check_first_image(self) -> None:
-        from PIL import Image
-        path = self._files.path(0)
-        try:
-            with Image.open(path) as im:
-                w, h = im.size
-            self._files[0]
-        except (OSError, RuntimeError) as e:
-            raise ConfigError(f"dataset={self.name}: cannot read {path} "
-                              f"({first_line(e.__cause__ or e)})") from None
-        crop = getattr(self.cfg, "crop", None)
-        if crop is not None and crop > min(w, h):
-            raise ConfigError(f"dataset.crop={crop!r} is invalid: larger than the {w}x{h} images "
-                              f"in {self._files.base}")
+        one_of("dataset.name", name, sorted(schemas))
+        return merge(schemas[name], data_cfg, "dataset")
 
     # --- batches ------------------------------------------------------------------------------
     def indices(self, k: int) -> torch.Tensor:
@@ -434,43 +277,3 @@ class ImageData:
         where = "tensor-resident" if self._images is not None else f"{self.workers} workers"
         return (f"ImageData({self.name}, {self.split}, {self.num_images} images, "
                 f"{self.resolution}px, {where}, {self.device})")
-
-
-def _image_names(folder: Path) -> list[str]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(e.name for e in it
-                          if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
-    except OSError:
-        return []
-
-
-def _celeba_split(names: list[str], split: str, places: list[Path], folder: Path) -> list[str]:
-    """The images of CelebA's official ``split``: from list_eval_partition.txt/.csv when there,
-    else by image number (the file's ranges)."""
-    code = CELEBA_CODES[split]
-    for place in places:
-        for fname in ("list_eval_partition.txt", "list_eval_partition.csv"):
-            path = place / fname
-            if path.is_file():
-                part = {}
-                for line in path.read_text().splitlines():
-                    fields = line.replace(",", " ").split()
-                    if len(fields) == 2 and fields[1].isdigit():
-                        part[os.path.splitext(fields[0])[0]] = int(fields[1])
-                chosen = [n for n in names if part.get(os.path.splitext(n)[0]) == code]
-                if not chosen:
-                    raise ConfigError(f"dataset.split={split!r} is invalid: {path} lists no "
-                                      f"image of {folder} in that split (use dataset.split=all)")
-                return chosen
-    lo, hi = CELEBA_RANGES[split]
-    stems = [os.path.splitext(n)[0] for n in names]
-    if not all(s.isdigit() for s in stems):
-        raise ConfigError(f"dataset.split={split!r} is invalid: the images in {folder} are not "
-                          f"numbered like CelebA's and there is no list_eval_partition.txt "
-                          f"(use dataset.split=all)")
-    chosen = [n for n, s in zip(names, stems) if lo <= int(s) <= hi]
-    if not chosen:
-        raise ConfigError(f"dataset.split={split!r} is invalid: no image of {folder} is in CelebA's "
-                          f"{split} range {lo:06d}-{hi:06d} (use dataset.split=all)")
-    return chosen

@@ -40,13 +40,14 @@ class GeneratorEMA:
 class ImageGame(Game):
     def __init__(self, cfg, device: str, dtype: torch.dtype):
         from gantrain.data import ImageData
-        from gantrain.models.images import build_image_models
+        from gantrain.models import ARCHS
 
         super().__init__(cfg.loss.name, device, dtype)
         self.cfg = cfg
         self.data = ImageData(cfg.dataset, seed=cfg.seed, batch_size=cfg.batch_size, device=device,
                               workers=int(cfg.dataset.get("workers", 2)))
-        self.generator, self.discriminator = build_image_models(cfg.arch, self.data.resolution)
+        self.generator, self.discriminator = ARCHS[cfg.arch.name].build_models(cfg.arch,
+                                                                              self.data.resolution)
         self._finish_init()
         self.channels_last = bool(cfg.engine.channels_last) and self.device.type == "cuda"
         if self.channels_last:

@@ -56,8 +56,7 @@ class TwoPointRule(Delegating, UpdateRule):
 
     @classmethod
     def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
-        from gantrain.analysis.stability import (two_point_multipliers,
-                                                 two_point_multipliers_of_eigenvalues)
+        from gantrain.analysis.stability import two_point_multipliers, two_point_multipliers_of_eigenvalues
 
         if jacobian is None:
             return two_point_multipliers_of_eigenvalues(cls.name, eigenvalues, lr)

@@ -16,9 +16,9 @@ from torchvision.datasets import CIFAR10
 
 from gantrain.cli import CONFIG_DIR
 from gantrain.config import ConfigError
-from gantrain.config.schema import _merge
+from gantrain.config.schema import merge
 from gantrain.data import ImageData, batch_indices, batch_seed, make_fake_images
-from gantrain.data.schema import DATASET_SCHEMAS
+from gantrain.data.schema import dataset_schemas
 
 CIFAR_TRAIN_PER_FILE, CIFAR_TEST = 7, 5
 
@@ -385,7 +385,7 @@ def test_bad_dataset_config_is_one_line():
 
 
 # --- the config files -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(DATASET_SCHEMAS))
+@pytest.mark.parametrize("name", sorted(dataset_schemas()))
 def test_dataset_configs_compose_with_the_image_setup(name):
     from tests.helpers import make_cfg
     arch = {"cifar10": "resnet_v1", "fake_images": "resnet_v1", "celeba": "resnet_celeba",
@@ -399,7 +399,7 @@ def test_dataset_configs_compose_with_the_image_setup(name):
     assert cfg.dataset.name == name and cfg.loss.name == "standard"
     assert cfg.optim.name == "adam"   # betas (0.5, 0.999) come with the experiment presets
     assert cfg.eta == cfg.optim.lr == 1e-4 and cfg.batch_size == 64
-    d = _merge(DATASET_SCHEMAS[name], cfg.dataset, "dataset")
+    d = merge(dataset_schemas()[name], cfg.dataset, "dataset")
     assert d.split == "train" and d.workers == 2
     assert d.resolution == {"cifar10": 32, "celeba": 64, "imagenet": 128, "fake_images": 32}[name]
     if name != "fake_images":

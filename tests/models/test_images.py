@@ -18,7 +18,7 @@ from gantrain.models.dcgan import BatchNorm, conv, deconv
 from gantrain.models.images import IMAGE_ARCHS, build_image_models
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.base import SimultaneousRule
-from tests.reference import FlatField, split_flat, explicit_hessian_directions
+from tests.reference import FlatField, explicit_hessian_directions, split_flat
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 NATIVE = {"resnet_v1": 32, "resnet_v2": 32, "resnet_celeba": 64, "resnet_imagenet": 128}
@@ -42,7 +42,9 @@ def test_the_option_list_and_the_yaml_files_agree():
     from omegaconf import OmegaConf
 
     from gantrain.cli import CONFIG_DIR
+    from gantrain.models import image_archs
 
+    assert set(image_archs()) == set(IMAGE_ARCHS)   # the registry and the builders agree
     assert set(IMAGE_ARCHS) == {"resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet",
                                 "conv4", "conv4_nobn", "dcgan4_nobn", "dcgan4", "dcgan4_const",
                                 "dcgan3", "dcgan4_resnet"}
