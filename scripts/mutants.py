@@ -45,24 +45,24 @@ class Mutant:
 
 
 MUTANTS = [
-    Mutant("unbiased-same-half", "gantrain/rules/base.py",
+    Mutant("unbiased-same-half", "gantrain/rules/simultaneous.py",
            "j = m - 1 - i", "j = i",
            "the unbiased estimate ½⟨v_A, v_B⟩ pairs each half-batch's Jacobian with its own "
            "gradient: ½(J_Aᵀv_A + J_Bᵀv_B), the biased estimate again, silently",
            ("tests/rules/test_directions.py", "tests/rules/test_regularizer_estimate.py")),
-    Mutant("zero-sum-generator-sign", "gantrain/rules/base.py",
+    Mutant("zero-sum-generator-sign", "gantrain/rules/simultaneous.py",
            "v_g = [[-g for g in b[n_d:]] for b in both]",
            "v_g = [[g for g in b[n_d:]] for b in both]",
            "the minimax shortcut (L_G = −L_D, one backward pass) forgets the minus sign: the "
            "generator climbs its own loss",
            ("tests/rules/test_directions.py",)),
-    Mutant("jare-own-block", "gantrain/rules/base.py",
+    Mutant("jare-own-block", "gantrain/rules/simultaneous.py",
            'blocks = {"full": ("d", "g"), "cross": ("d",)}',
            'blocks = {"full": ("d", "g"), "cross": ("g",)}',
            "JARE's generator is penalized with ∇_φ½‖g_φ‖² (its own block) instead of the "
            "other player's ∇_φ½‖g_θ‖²",
            ("tests/rules/test_directions.py", "tests/analysis/test_spectrum.py")),
-    Mutant("regularizer-dropped-half", "gantrain/rules/base.py",
+    Mutant("regularizer-dropped-half", "gantrain/rules/simultaneous.py",
            "r_d = 0.5 * dot(gv_d[0], gv_d[-1])", "r_d = dot(gv_d[0], gv_d[-1])",
            "R = ‖g_θ‖² instead of ½‖g_θ‖²: the logged reg_grad_d and grad_norm_d = √(2R) are "
            "off by 2 and √2",
@@ -186,7 +186,8 @@ MUTANTS = [
            "rotation instead of against it",
            ("tests/rules/test_zoo_rules.py", "-k", "sga")),
     Mutant("sga-unbiased-same-half", "gantrain/rules/sga.py",
-           "c = xis[m - 1 - i]", "c = xis[i]",
+           "self._products(local[i], xis[m - 1 - i], params, create_graph)",
+           "self._products(local[i], xis[i], params, create_graph)",
            "SGA's unbiased estimate pairs each half-batch's Jacobian with its own ξ: "
            "½(J_Aξ_A + J_Bξ_B), biased again",
            ("tests/rules/test_zoo_rules.py", "-k", "sga_unbiased")),
@@ -260,12 +261,12 @@ MUTANTS = [
            "delta = (1 + gamma * m_min) / (1 + gamma * m_max)",
            "eq. (30)'s Δ(γ) inverted: the bound falls below τ(M) and always 'holds'",
            ("tests/analysis/test_conopt_bound.py",)),
-    Mutant("variance-corrected-sign", "gantrain/rules/base.py",
+    Mutant("variance-corrected-sign", "gantrain/rules/simultaneous.py",
            "cotangents.append(t * (-1.0 / (t.shape[0] * (big - 1))))",
            "cotangents.append(t * (1.0 / (t.shape[0] * (big - 1))))",
            "variance_corrected adds the per-sample term's gradient instead of subtracting it",
            ("tests/rules/test_variance_corrected.py", "-k", "direction_matches and conopt")),
-    Mutant("variance-corrected-unscaled", "gantrain/rules/base.py",
+    Mutant("variance-corrected-unscaled", "gantrain/rules/simultaneous.py",
            "return ((big * r_d - sq_d) / (big - 1), (big * r_g - sq_g) / (big - 1))",
            "return (r_d - sq_d / (big - 1), r_g - sq_g / (big - 1))",
            "the corrected value subtracts (1/B)Σ½‖v_i‖²/(B − 1) without scaling ½‖v̄‖² by "

@@ -290,6 +290,30 @@ def plot_phase(data: dict, path: Path) -> Path:
 
 
 # --- the command -------------------------------------------------------------------------------
+def lemma4_section(cfg, s: "PhaseSettings", classes: list[list[str]]) -> dict:
+    """Lemma 4's boundary over the γ range and at the grid's γ, and how often it predicts the grid.
+
+    Args:
+        cfg: the composed config.
+        s: the phase settings.
+        classes: the grid's classes, [i][j] at lr = lrs[i], γ = gammas[j].
+    Returns:
+        the ``lemma4`` section of phase.json.
+    """
+    lo, hi = min(s.gammas), max(s.gammas)
+    dense = [float(g) for g in np.geomspace(lo, hi, s.boundary_points)] if hi > lo else [lo]
+    bound_dense = lemma4_boundary(cfg, dense)
+    bound_grid = lemma4_boundary(cfg, s.gammas)
+    predicted = [[lr < h for h in bound_grid] for lr in s.lrs]
+    observed_stable = [[c != "diverged" for c in row] for row in classes]
+    agree = sum(p == o for pr, orow in zip(predicted, observed_stable) for p, o in zip(pr, orow))
+    return {"gammas": dense, "max_stable_lr": bound_dense, "at_grid_gammas": bound_grid,
+            "predicted_stable": predicted, "agreement": agree / (len(s.lrs) * len(s.gammas)),
+            "note": "stable iff lr < max_stable_lr (Jacobian of the expected field at the "
+                    "equilibrium, float64); agreement = share of points where "
+                    "'not diverged' equals 'predicted stable'"}
+
+
 def run_phase_diagram(cfg, out_dir: Path) -> dict:
     """Train the (lr, γ) grid of ``cfg.phase`` in one batch, classify, draw; writes phase.json and
     phase.png in ``out_dir`` and returns the JSON's content."""
@@ -305,28 +329,19 @@ def run_phase_diagram(cfg, out_dir: Path) -> dict:
     # Point k = i·n_g + j has lr lrs[i] and γ gammas[j]: rows are step sizes, columns γ.
     lr_k = [lr for lr in s.lrs for _ in s.gammas]
     gamma_k = [g for _ in s.lrs for g in s.gammas]
-
     t0 = time.perf_counter()
     result = run_grid(cfg, lr_k, gamma_k, s.steps, diverge_factor=s.diverge_factor,
                       max_param_norm=s.max_param_norm, device=device, progress=bool(cfg.progress))
     if device == "cuda":
         torch.cuda.synchronize()
     grid_s = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    lo, hi = min(s.gammas), max(s.gammas)
-    dense = [float(g) for g in np.geomspace(lo, hi, s.boundary_points)] if hi > lo else [lo]
-    bound_dense = lemma4_boundary(cfg, dense)
-    bound_grid = lemma4_boundary(cfg, s.gammas)
-    boundary_s = time.perf_counter() - t1
-
     classes = classify(result, s.tol)
     final = result.final_distance.cpu().tolist()
     div_at = result.diverged_at.cpu().tolist()
     shape = lambda xs: [xs[i * n_g:(i + 1) * n_g] for i in range(n_lr)]  # noqa: E731
-    predicted = [[lr < h for h in bound_grid] for lr in s.lrs]
-    observed_stable = [[c != "diverged" for c in row] for row in shape(classes)]
-    agree = sum(p == o for pr, orow in zip(predicted, observed_stable) for p, o in zip(pr, orow))
+    t1 = time.perf_counter()
+    lemma4 = lemma4_section(cfg, s, shape(classes))
+    boundary_s = time.perf_counter() - t1
     data = {
         "method": cfg.method.name, "loss": cfg.loss.name,
         "dataset": {"name": "gaussian", "mu": float(cfg.dataset.mu),
@@ -345,13 +360,7 @@ def run_phase_diagram(cfg, out_dir: Path) -> dict:
                                for d in result.max_distance.cpu().tolist()]),
         "diverged_at": shape([k if k > 0 else None for k in div_at]),
         "counts": {c: classes.count(c) for c in CLASSES},
-        "lemma4": {"gammas": dense, "max_stable_lr": bound_dense,
-                   "at_grid_gammas": bound_grid,
-                   "predicted_stable": predicted,
-                   "agreement": agree / (n_lr * n_g),
-                   "note": "stable iff lr < max_stable_lr (Jacobian of the expected field at the "
-                           "equilibrium, float64); agreement = share of points where "
-                           "'not diverged' equals 'predicted stable'"},
+        "lemma4": lemma4,
         "timings": {"grid_s": round(grid_s, 4), "boundary_s": round(boundary_s, 4),
                     "points": n_lr * n_g,
                     "ms_per_step": round(1e3 * grid_s / max(result.steps_done, 1), 4),
@@ -363,11 +372,16 @@ def run_phase_diagram(cfg, out_dir: Path) -> dict:
     plot_phase(data, out_dir / "phase.png")
     data["timings"]["plot_s"] = round(time.perf_counter() - t2, 4)
     write_json(out_dir / "phase.json", data)
-    c = data["counts"]
+    print_summary(cfg, data, out_dir)
+    return data
+
+
+def print_summary(cfg, data: dict, out_dir: Path) -> None:
+    """Two lines on the grid and Lemma 4, and where the files went."""
+    c, t = data["counts"], data["timings"]
     print(f"phase diagram: {cfg.method.name}, mu={cfg.dataset.mu:g}, sigma={cfg.dataset.sigma:g}, "
-          f"{n_lr}x{n_g} points x {s.steps} steps in {grid_s:.2f} s "
-          f"(Lemma 4 boundary {boundary_s:.2f} s)")
+          f"{len(data['lrs'])}x{len(data['gammas'])} points x {data['steps']} steps in "
+          f"{t['grid_s']:.2f} s (Lemma 4 boundary {t['boundary_s']:.2f} s)")
     print(f"  converged {c['converged']}  too_slow {c['too_slow']}  diverged {c['diverged']}  "
           f"Lemma 4 agreement {100 * data['lemma4']['agreement']:.1f}%")
     print(f"wrote {out_dir}/phase.json and {out_dir}/phase.png")
-    return data

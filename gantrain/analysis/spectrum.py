@@ -132,20 +132,8 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
     result["theory_eigenvalues"] = pairs_or_none(theory_eigenvalues(cfg, point))
     zeta, tau = phase_factor(ev), conditioning_factor(ev)
     result["zeta"], result["tau"] = _finite(zeta), _finite(tau)
-
-    def multipliers(h):   # the map rule's multipliers at step h, or None
-        return method.map_multipliers(J, plain, n_g, h, cfg.method)
-
-    mult = multipliers(lr)
-    if mult is not None:
-        result["multipliers"] = pairs(mult)
-        h_max = scan_max_stable_step(lambda h: np.abs(multipliers(h)).max())
-        stable = bool(np.abs(mult).max() < 1)
-    else:
-        h_max = max_stable_step(ev)
-        stable = lr < h_max
-    result["max_stable_lr"] = h_max
-    result["stable"] = stable
+    result.update(step_stability(method, J, plain, ev, n_g, lr, cfg.method))
+    h_max = result["max_stable_lr"]
     # JARE App. C's flow-reversal cosines and Theorem 2's eq. (30) (ConOpt)
     result.update(point_conditions(cfg, game, rule, samples, ev, not partial))
     result["lr_over_max_stable_lr"] = _finite(lr / h_max) if h_max > 0 else None
@@ -154,6 +142,32 @@ def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> 
         c = math.sqrt(2 * cfg.dataset.dim) * float(cfg.dataset.init_offset)
         result["iterations_lower_bound"] = iteration_lower_bounds(zeta, tau, c, float(a.eps))
     return result
+
+
+def step_stability(method, jacobian, plain, eigenvalues, n_g: int, lr: float, options) -> dict:
+    """Whether SGD at ``lr`` is stable, and the largest stable step.
+
+    Args:
+        method: the rule class; a map rule (``map_multipliers``) is judged by its map's
+            multipliers on ``plain``'s field, any other by its field's eigenvalues.
+        jacobian: the dense Jacobian of the analysed field, or None (top-k spectrum).
+        plain: that field's eigenvalues; eigenvalues: those the step follows.
+        n_g: the generator's number of parameters.
+        lr: the step size.
+        options: the ``method`` section.
+    Returns:
+        {"max_stable_lr", "stable"} and, for a map rule, "multipliers" as [re, im] pairs.
+    """
+    def multipliers(h):   # the map rule's multipliers at step h, or None
+        return method.map_multipliers(jacobian, plain, n_g, h, options)
+
+    mult = multipliers(lr)
+    if mult is None:
+        h_max = max_stable_step(eigenvalues)
+        return {"max_stable_lr": h_max, "stable": lr < h_max}
+    return {"multipliers": pairs(mult),
+            "max_stable_lr": scan_max_stable_step(lambda h: np.abs(multipliers(h)).max()),
+            "stable": bool(np.abs(mult).max() < 1)}
 
 
 def theory_eigenvalues(cfg, point: str):

@@ -83,6 +83,35 @@ def _legend(fig, handles: dict, extra: list = ()) -> int:
     return -(-len(items) // ncol)
 
 
+def _draw_setting(ax, s: Setting, key: str, logy: bool, ls: str):
+    """One setting's line of ``key`` on ``ax`` (mean over its seeds, a min–max band for several,
+    an ✕ where a run diverged). Returns (line, several seeds, any diverged), or None: no values."""
+    runs = [r for r in s.runs if r.status in ("completed", "diverged")]
+    series = []
+    for r in runs:
+        st, v = r.series(key)
+        if logy:
+            st, v = st[v > 0], v[v > 0]
+        series.append((st, v))
+    agg = aggregate(series)
+    if agg is None:
+        return None
+    steps, mean, lo, hi, k = agg
+    c = color(s.method)
+    marker = "o" if len(steps) <= 3 else None
+    (h,) = ax.plot(steps, mean, color=c, ls=ls, lw=1.6, marker=marker, ms=4)
+    if k > 1:
+        ax.fill_between(steps, lo, hi, color=c, alpha=0.18, lw=0)
+    diverged = False
+    for r, (st, v) in zip(runs, series):
+        if r.status == "diverged" and len(st):
+            x = r.diverged_at if r.diverged_at is not None else st[-1]
+            ax.plot([x], [v[-1]], marker="X", ms=10, color=c, mec="k", mew=0.8, ls="none",
+                    zorder=5)
+            diverged = True
+    return h, k > 1, diverged
+
+
 def curve_grid(section: Section, rows: list[tuple[str, str]], path: Path, title: str,
                logy: bool = False, ylims: dict[str, tuple] | None = None) -> Path | None:
     """Rows = metrics, columns = settings of the non-method keys, one line per method (mean over
@@ -108,31 +137,11 @@ def curve_grid(section: Section, rows: list[tuple[str, str]], path: Path, title:
             ax = axes[i][j]
             drawn = False
             for s in settings:
-                runs = [r for r in s.runs if r.status in ("completed", "diverged")]
-                series = []
-                for r in runs:
-                    st, v = r.series(key)
-                    if logy:
-                        st, v = st[v > 0], v[v > 0]
-                    series.append((st, v))
-                agg = aggregate(series)
-                if agg is None:
+                out = _draw_setting(ax, s, key, logy, styles[id(s)])
+                if out is None:
                     continue
-                steps, mean, lo, hi, k = agg
-                c, ls = color(s.method), styles[id(s)]
-                marker = "o" if len(steps) <= 3 else None
-                (h,) = ax.plot(steps, mean, color=c, ls=ls, lw=1.6, marker=marker, ms=4)
-                handles.setdefault(section.line_label(s), h)
-                if k > 1:
-                    several = True
-                    ax.fill_between(steps, lo, hi, color=c, alpha=0.18, lw=0)
-                for r, (st, v) in zip(runs, series):
-                    if r.status == "diverged" and len(st):
-                        x = r.diverged_at if r.diverged_at is not None else st[-1]
-                        ax.plot([x], [v[-1]], marker="X", ms=10, color=c, mec="k", mew=0.8,
-                                ls="none", zorder=5)
-                        diverged = True
-                drawn = True
+                handles.setdefault(section.line_label(s), out[0])
+                several, diverged, drawn = several or out[1], diverged or out[2], True
             if not drawn:
                 ax.text(0.5, 0.5, "no logged values", ha="center", va="center",
                         transform=ax.transAxes, color="0.4")

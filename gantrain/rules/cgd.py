@@ -39,6 +39,14 @@ def _nz(ts, like):
     return [torch.zeros_like(p) if t is None else t for t, p in zip(ts, like)]
 
 
+def local_gradients(loss_d, loss_g, d_params, g_params, zero_sum: bool):
+    """This process's (∇_θ L_D, ∇_φ L_G), differentiable; one backward pass when L_G = −L_D."""
+    if zero_sum:
+        both = grads(loss_d, [*d_params, *g_params], True)
+        return both[:len(d_params)], [-t for t in both[len(d_params):]]
+    return grads(loss_d, d_params, True), grads(loss_g, g_params, True)
+
+
 @dataclass
 class CGDOptions(SameBatchOptions):
     eta: float = 1e-3          # the η inside CGD's local game; conf/method/cgd.yaml sets ${eta}
@@ -109,11 +117,7 @@ class CGD(FieldRule):
             raise ValueError("method=cgd takes one batch")
         (loss_d, loss_g), = losses
         n_d = len(d_params)
-        if zero_sum:   # L_G = −L_D: one backward pass gives both gradients
-            both = grads(loss_d, [*d_params, *g_params], True)
-            loc_d, loc_g = both[:n_d], [-t for t in both[n_d:]]
-        else:
-            loc_d, loc_g = grads(loss_d, d_params, True), grads(loss_g, g_params, True)
+        loc_d, loc_g = local_gradients(loss_d, loss_g, d_params, g_params, zero_sum)
         glob = self.reduce([*loc_d, *loc_g])
         g_d, g_g = glob[:n_d], glob[n_d:]
 

@@ -1,4 +1,5 @@
-"""`jare`: Jacobian regularization: each player gets γ∇ of ½ the other's squared gradient norm (Nie & Patel 2019)."""
+"""`jare`: Jacobian regularization: each player gets γ∇ of ½ the other's squared gradient norm
+(Nie & Patel 2019)."""
 from gantrain.rules.base import SimultaneousRule
 
 

@@ -71,30 +71,10 @@ class SGA(FieldRule):
         # Σ_i (1/m) J_iᵀ ξ_j and Σ_i (1/m) J_i ξ_j, j the other half-batch (the same when m = 1)
         jt, jv = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
         for i in range(m):
-            c = xis[m - 1 - i]
-            outs = [(t, ci) for t, ci in zip(local[i], c) if t.requires_grad]
-            if not outs:
+            products = self._products(local[i], xis[m - 1 - i], params, create_graph)
+            if products is None:
                 continue
-            ts, cs = [t for t, _ in outs], [ci for _, ci in outs]
-            vjp = torch.autograd.grad(ts, params, grad_outputs=cs, create_graph=create_graph,
-                                      retain_graph=True, allow_unused=True)
-            dummies = [torch.zeros_like(t, requires_grad=True) for t in ts]
-            lin = torch.autograd.grad(ts, params, grad_outputs=dummies, create_graph=True,
-                                      retain_graph=True, allow_unused=True)
-            pairs = [(o, ci) for o, ci in zip(lin, c) if o is not None and o.requires_grad]
-            jvp_d = (torch.autograd.grad([o for o, _ in pairs], dummies,
-                                         grad_outputs=[ci for _, ci in pairs],
-                                         create_graph=create_graph, retain_graph=True,
-                                         allow_unused=True) if pairs else [None] * len(ts))
-            # Jξ in the rows of the gradient blocks that reached the graph
-            k = 0
-            jvp = []
-            for t in local[i]:
-                if t.requires_grad:
-                    jvp.append(jvp_d[k])
-                    k += 1
-                else:
-                    jvp.append(None)
+            vjp, jvp = products
             jt = [a + (0 if b is None else b / m) for a, b in zip(jt, vjp)]
             jv = [a + (0 if b is None else b / m) for a, b in zip(jv, jvp)]
         jt, jv = self.reduce(jt), self.reduce(jv)
@@ -121,4 +101,35 @@ class SGA(FieldRule):
             stats = {k: v.detach() for k, v in stats.items()}
             u_g, u_d = [t.detach() for t in u_g], [t.detach() for t in u_d]
         return Direction(u_d=u_d, u_g=u_g, stats=stats)
+
+    @staticmethod
+    def _products(local, c, params, create_graph: bool):
+        """(Jᵀc, Jc) for one batch's local gradient blocks ``local`` (J their Jacobian in
+        ``params``), None where no block reached the graph. Jᵀc is a vector-Jacobian product;
+        Jc the double-backward trick (Jᵀs is linear in a dummy s). Entries are None where a
+        parameter or block is unreached."""
+        outs = [(t, ci) for t, ci in zip(local, c) if t.requires_grad]
+        if not outs:
+            return None
+        ts, cs = [t for t, _ in outs], [ci for _, ci in outs]
+        vjp = torch.autograd.grad(ts, params, grad_outputs=cs, create_graph=create_graph,
+                                  retain_graph=True, allow_unused=True)
+        dummies = [torch.zeros_like(t, requires_grad=True) for t in ts]
+        lin = torch.autograd.grad(ts, params, grad_outputs=dummies, create_graph=True,
+                                  retain_graph=True, allow_unused=True)
+        pairs = [(o, ci) for o, ci in zip(lin, c) if o is not None and o.requires_grad]
+        jvp_d = (torch.autograd.grad([o for o, _ in pairs], dummies,
+                                     grad_outputs=[ci for _, ci in pairs],
+                                     create_graph=create_graph, retain_graph=True,
+                                     allow_unused=True) if pairs else [None] * len(ts))
+        # Jξ in the rows of the gradient blocks that reached the graph
+        k = 0
+        jvp = []
+        for t in local:
+            if t.requires_grad:
+                jvp.append(jvp_d[k])
+                k += 1
+            else:
+                jvp.append(None)
+        return vjp, jvp
 
