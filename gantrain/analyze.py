@@ -134,9 +134,9 @@ def check_config(cfg: DictConfig) -> None:
 
     validate(cfg)
     if cfg.analysis.mode == "phase":
-        from gantrain.analysis.phase import PhaseSettings, _check_cfg
+        from gantrain.analysis.phase import PhaseSettings, check_cfg
 
-        _check_cfg(cfg)
+        check_cfg(cfg)
         PhaseSettings.from_cfg(cfg)
     elif cfg.analysis.mode == "field":
         from gantrain.analysis.field import FieldSettings, check_cfg

@@ -201,7 +201,7 @@ MUTANTS = [
            "a grid of η runs one CG over all points (global inner products): converged, the same "
            "solution, but every truncated iterate mixes the points",
            ("tests/rules/test_zoo_rules.py", "-k", "cgd_grid")),
-    Mutant("cgd-lemma4-fixed-eta", "gantrain/analysis/phase.py",
+    Mutant("cgd-lemma4-fixed-eta", "gantrain/analysis/lemma4.py",
            "build_rule(method.name, 0.0, method.at_step(options, h))",
            "build_rule(method.name, 0.0, options)",
            "the phase diagram's CGD bound takes the config's η for every step size h instead of "

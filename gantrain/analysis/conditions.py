@@ -42,7 +42,13 @@ def flow_reversal(rule, game, rule_losses, plain_losses, zero_sum: bool) -> dict
 
 
 def moduli_extremes(eigenvalues) -> tuple[float, float]:
-    """(|λ|max, |λ|min) of a spectrum."""
+    """(|λ|max, |λ|min) of a spectrum.
+
+    Args:
+        eigenvalues: a spectrum.
+    Returns:
+        (largest modulus, smallest modulus).
+    """
     a = np.abs(np.asarray(eigenvalues, dtype=complex).reshape(-1))
     return float(a.max()), float(a.min())
 

@@ -172,7 +172,17 @@ class _Stepper:
 
 
 def field_vector(stepper: _Stepper, new_rule, w, lr: float, simgd) -> np.ndarray:
-    """(w′ − w)/lr for one real step from ``w`` (see the module docstring for stateful rules)."""
+    """(w′ − w)/lr for one real step from ``w`` (see the module docstring for stateful rules).
+
+    Args:
+        stepper: the game, optimizers and batches.
+        new_rule: builds a fresh rule.
+        w: the point (φ, θ).
+        lr: the step size.
+        simgd: the plain field's rule (for rules that step more than once).
+    Returns:
+        the vector (Δφ, Δθ)/lr.
+    """
     w = np.asarray(w, dtype=float)
     rule = new_rule()
     if getattr(rule, "stateful", False):
@@ -185,6 +195,17 @@ def field_vector(stepper: _Stepper, new_rule, w, lr: float, simgd) -> np.ndarray
 
 
 def trajectory(stepper: _Stepper, new_rule, start, steps: int, max_norm: float) -> dict:
+    """A run of ``steps`` real steps from ``start`` (stops when a parameter leaves ``max_norm``).
+
+    Args:
+        stepper: the game, optimizers and batches.
+        new_rule: builds a fresh rule.
+        start: (φ, θ).
+        steps: the number of steps.
+        max_norm: the divergence threshold.
+    Returns:
+        {path, final_distance (None: diverged), ...}.
+    """
     rule = new_rule()
     stepper.put(start)
     path = [stepper.point()]
@@ -202,7 +223,14 @@ def trajectory(stepper: _Stepper, new_rule, start, steps: int, max_norm: float) 
 
 
 def compute_fields(cfg, s: FieldSettings) -> dict:
-    """Every method's field on the grid and its trajectories (float64)."""
+    """Every method's field on the grid and its trajectories (float64).
+
+    Args:
+        cfg: the composed config.
+        s: the field settings.
+    Returns:
+        field.json's content without the settings.
+    """
     from gantrain.rules import plain_rule
 
     axis = np.linspace(-s.extent, s.extent, s.grid)
@@ -229,7 +257,14 @@ def compute_fields(cfg, s: FieldSettings) -> dict:
 
 # --- the figure --------------------------------------------------------------------------------
 def plot_fields(data: dict, path: Path) -> Path:
-    """One panel per method: streamlines of the field, the trajectories, the equilibrium."""
+    """One panel per method: streamlines of the field, the trajectories, the equilibrium.
+
+    Args:
+        data: field.json's content.
+        path: the file to write.
+    Returns:
+        the path written.
+    """
     from gantrain.analysis.plots import method_color, save_figure
     from gantrain.plots import pyplot
 
@@ -267,7 +302,14 @@ def plot_fields(data: dict, path: Path) -> Path:
 # --- the command -------------------------------------------------------------------------------
 def run_field(cfg, out_dir: Path) -> dict:
     """Fields and trajectories of ``field.methods``; writes field.json and field.png in
-    ``out_dir`` and returns the JSON's content."""
+    ``out_dir`` and returns the JSON's content.
+
+    Args:
+        cfg: the composed config.
+        out_dir: where to write.
+    Returns:
+        field.json's content.
+    """
     from gantrain.config import validate
     from gantrain.tracking import write_json
 

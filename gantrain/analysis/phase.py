@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from gantrain.analysis.lemma4 import lemma4_boundary, lemma4_section  # noqa: F401 (lemma4_boundary: re-exported)
 from gantrain.config import ConfigError
 
 CLASSES = ("converged", "too_slow", "diverged")
@@ -99,7 +100,7 @@ class PhaseSettings:
         return s
 
 
-def _check_cfg(cfg) -> None:
+def check_cfg(cfg) -> None:
     if cfg.dataset.name != "gaussian":
         raise ConfigError(f"dataset={cfg.dataset.name!r} is invalid for analysis.mode=phase: "
                           "phase diagrams need dataset=gaussian")
@@ -131,8 +132,7 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
 
     ``cfg`` gives the game, the method (and its options), batch size, seed and dtype.
     ``record_every`` > 0 keeps every point's distance at step 0, every ``record_every`` steps and
-    the last step (the steps ``gantrain.train`` logs with ``log_every``).
-    """
+    the last step (the steps ``gantrain.train`` logs with ``log_every``)."""
     from gantrain.games.gaussian_grid import GaussianGridGame, GridSGD
     from gantrain.rules import RULES, build_rule
 
@@ -184,67 +184,18 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
 
 
 def classify(result: GridResult, tol: float) -> list[str]:
+    """Each point's class: diverged, converged (final distance < ``tol``) or too_slow.
+
+    Args:
+        result: the trained grid.
+        tol: the convergence radius.
+    Returns:
+        one class per point.
+    """
     out = []
     for dist, div in zip(result.final_distance.tolist(), result.diverged_at.tolist()):
         out.append("diverged" if div > 0 else "converged" if dist < tol else "too_slow")
     return out
-
-
-# --- Lemma 4 -----------------------------------------------------------------------------------
-_NO_GAMMA_BOUNDS: dict[tuple, float] = {}   # the bound of a rule without γ, per game and options
-
-
-def lemma4_boundary(cfg, gammas: Sequence[float]) -> list[float]:
-    """For each γ, the largest stable lr of the expected field at the equilibrium (Lemma 4). Rules
-    whose SGD step is not I + lr·J take the spectral radius of their own map: AltGD's alternating
-    half-steps and the two-point maps on the plain gradient field, and CGD, whose field itself
-    depends on lr (its η), ρ(I + lr·J(lr)). float64, exact expectation."""
-    from gantrain.analysis.jacobian import field_jacobian
-    from gantrain.analysis.spectrum import move_to_point
-    from gantrain.analysis.stability import max_stable_step
-    from gantrain.games.gaussian import GaussianGame
-    from gantrain.rules import RULES, build_rule
-
-    game = GaussianGame(cfg.dataset, cfg.arch, cfg.loss.name, "cpu", torch.float64)
-    move_to_point(game, "equilibrium", "cpu")
-    d_params, g_params = game.d_params(), game.g_params()
-    order = int(cfg.analysis.quadrature_order)
-    name = cfg.method.name
-    method = RULES[name]
-    options = {k: v for k, v in cfg.method.items() if k != "name"}
-
-    def jacobian(rule) -> np.ndarray:
-        return field_jacobian(rule, rule.expected_losses(game, order), d_params, g_params,
-                              zero_sum=game.zero_sum).numpy()
-
-    if not method.uses_gamma:   # no γ: one bound for all
-        key = (name, float(cfg.dataset.mu), float(cfg.dataset.sigma), int(cfg.dataset.dim),
-               cfg.arch.name, cfg.loss.name, order, repr(sorted(options.items())))
-        if key not in _NO_GAMMA_BOUNDS:
-            _NO_GAMMA_BOUNDS[key] = _no_gamma_bound(method, options, jacobian, d_params, g_params)
-        return [_NO_GAMMA_BOUNDS[key] for _ in gammas]
-    return [max_stable_step(np.linalg.eigvals(jacobian(build_rule(name, float(g), options))))
-            for g in gammas]
-
-
-def _no_gamma_bound(method, options: dict, jacobian, d_params, g_params) -> float:
-    """Lemma 4's bound of a rule without γ: a map rule's multipliers on its field's Jacobian, a
-    rule whose field depends on the step (CGD) ρ(I + h·J(h)), else the field's own bound."""
-    from gantrain.analysis.stability import max_stable_step, scan_max_stable_step
-    from gantrain.rules import build_rule
-
-    if method.field_follows_step:   # a Jacobian (a dense solve) per step: a coarser scan
-        eye = np.eye(sum(p.numel() for p in (*d_params, *g_params)))
-        rho = lambda h: np.abs(np.linalg.eigvals(  # noqa: E731
-            eye + h * jacobian(build_rule(method.name, 0.0, method.at_step(options, h))))).max()
-        return scan_max_stable_step(rho, num=60)
-    if method.map_of is None:
-        return max_stable_step(np.linalg.eigvals(jacobian(build_rule(method.name, 0.0, options))))
-    J = jacobian(method.map_of())
-    n_g = sum(p.numel() for p in g_params)
-    ev = np.linalg.eigvals(J)
-    return scan_max_stable_step(
-        lambda h: np.abs(method.map_multipliers(J, ev, n_g, h, options)).max())
 
 
 # --- the figure --------------------------------------------------------------------------------
@@ -258,6 +209,14 @@ def _log_edges(values: Sequence[float]) -> np.ndarray:
 
 
 def plot_phase(data: dict, path: Path) -> Path:
+    """The phase diagram: each point's class, Lemma 4's boundary over it.
+
+    Args:
+        data: phase.json's content.
+        path: the file to write.
+    Returns:
+        the path written.
+    """
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -290,30 +249,6 @@ def plot_phase(data: dict, path: Path) -> Path:
 
 
 # --- the command -------------------------------------------------------------------------------
-def lemma4_section(cfg, s: "PhaseSettings", classes: list[list[str]]) -> dict:
-    """Lemma 4's boundary over the γ range and at the grid's γ, and how often it predicts the grid.
-
-    Args:
-        cfg: the composed config.
-        s: the phase settings.
-        classes: the grid's classes, [i][j] at lr = lrs[i], γ = gammas[j].
-    Returns:
-        the ``lemma4`` section of phase.json.
-    """
-    lo, hi = min(s.gammas), max(s.gammas)
-    dense = [float(g) for g in np.geomspace(lo, hi, s.boundary_points)] if hi > lo else [lo]
-    bound_dense = lemma4_boundary(cfg, dense)
-    bound_grid = lemma4_boundary(cfg, s.gammas)
-    predicted = [[lr < h for h in bound_grid] for lr in s.lrs]
-    observed_stable = [[c != "diverged" for c in row] for row in classes]
-    agree = sum(p == o for pr, orow in zip(predicted, observed_stable) for p, o in zip(pr, orow))
-    return {"gammas": dense, "max_stable_lr": bound_dense, "at_grid_gammas": bound_grid,
-            "predicted_stable": predicted, "agreement": agree / (len(s.lrs) * len(s.gammas)),
-            "note": "stable iff lr < max_stable_lr (Jacobian of the expected field at the "
-                    "equilibrium, float64); agreement = share of points where "
-                    "'not diverged' equals 'predicted stable'"}
-
-
 def run_phase_diagram(cfg, out_dir: Path) -> dict:
     """Train the (lr, γ) grid of ``cfg.phase`` in one batch, classify, draw; writes phase.json and
     phase.png in ``out_dir`` and returns the JSON's content."""
@@ -322,7 +257,7 @@ def run_phase_diagram(cfg, out_dir: Path) -> dict:
     from gantrain.tracking import write_json
 
     validate(cfg)
-    _check_cfg(cfg)
+    check_cfg(cfg)
     s = PhaseSettings.from_cfg(cfg)
     device = resolve_device(cfg.device)
     n_lr, n_g = len(s.lrs), len(s.gammas)

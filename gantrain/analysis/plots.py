@@ -35,7 +35,15 @@ def __getattr__(name: str):   # METHOD_COLORS: read from the registry when first
 
 
 def save_figure(plt, fig, path: Path, title: str) -> Path:
-    """Title (if any), tight layout, write (making the folder), close."""
+    """Title (if any), tight layout, write (making the folder), close.
+
+    Args:
+        plt, fig: pyplot and the figure.
+        path: the file to write.
+        title: its suptitle ('' for none).
+    Returns:
+        the path written.
+    """
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -47,7 +55,16 @@ def save_figure(plt, fig, path: Path, title: str) -> Path:
 
 def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str = "",
                   theory: dict[str, list[list[float]]] | None = None) -> Path:
-    """One panel per method: eigenvalues of the field's Jacobian (stable: left half-plane)."""
+    """One panel per method: eigenvalues of the field's Jacobian (stable: left half-plane).
+
+    Args:
+        spectra: method -> [re, im] pairs.
+        path: the file to write.
+        title: the figure's title.
+        theory: method -> closed-form [re, im] pairs (None: none), drawn as circles.
+    Returns:
+        the path written.
+    """
     plt = pyplot()
     k = len(spectra)
     fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.4), dpi=100, squeeze=False)
@@ -65,7 +82,16 @@ def complex_plane(spectra: dict[str, list[list[float]]], path: Path, title: str 
 
 
 def factors_vs_gamma(gammas, zetas, taus, path: Path, method: str, title: str = "") -> Path:
-    """ζ (phase factor) and τ (conditioning factor) against γ (JARE Corollary 3)."""
+    """ζ (phase factor) and τ (conditioning factor) against γ (JARE Corollary 3).
+
+    Args:
+        gammas, zetas, taus: the γ values and ζ, τ at each (None: undefined).
+        path: the file to write.
+        method: its name (colour, legend).
+        title: the figure's title.
+    Returns:
+        the path written.
+    """
     plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
     color = method_color(method)

@@ -24,7 +24,13 @@ from gantrain.rules import RULES, build_rule
 
 
 def pairs(ev) -> list[list[float]]:
-    """Eigenvalues as [re, im] pairs, sorted by real part, then imaginary part."""
+    """Eigenvalues as [re, im] pairs, sorted by real part, then imaginary part.
+
+    Args:
+        ev: eigenvalues (any shape).
+    Returns:
+        a list of [re, im].
+    """
     ev = np.asarray(ev, dtype=complex).reshape(-1)
     ev = ev[np.lexsort((ev.imag, ev.real))]
     return [[float(e.real), float(e.imag)] for e in ev]
@@ -47,12 +53,29 @@ def field_rule(cfg, gamma: float | None = None):
 
 
 def point_label(point: str) -> str:
+    """How a point is recorded: its name, or the checkpoint's path.
+
+    Args:
+        point: ``analysis.point``.
+    Returns:
+        the label.
+    """
     return point if point in ("equilibrium", "init", "current") else str(Path(point))
 
 
 def move_to_point(game: Game, point: str, device) -> str:
     """Put the game's parameters at ``point``: the equilibrium (Gaussian game), the seeded start,
-    or a checkpoint (file, or run directory holding checkpoints/last.pt)."""
+    or a checkpoint (file, or run directory holding checkpoints/last.pt).
+
+    Args:
+        game: the game to move.
+        point: ``equilibrium``, ``init``, ``current`` or a checkpoint path.
+        device: where to load a checkpoint.
+    Returns:
+        the point's label.
+    Raises:
+        ConfigError: no known equilibrium, or a missing or unfitting checkpoint (one line).
+    """
     if point == "equilibrium":
         if not hasattr(game, "v"):
             raise ConfigError("analysis.point='equilibrium' is invalid: only dataset=gaussian has a "
@@ -88,7 +111,11 @@ def move_to_point(game: Game, point: str, device) -> str:
 
 
 def analyze(cfg, game: Game, point: str, rng: torch.Generator | None = None) -> dict:
-    """Spectrum and stability numbers of ``cfg``'s method at the game's current parameters."""
+    """Spectrum and stability numbers of ``cfg``'s method at the game's current parameters.
+
+    Args: cfg; game (at the point); point (its name); rng (default: from ``analysis.seed``).
+    Returns: spectrum.json's content (eigenvalues, ζ, τ, step bounds, closed forms, conditions).
+    """
     a = cfg.analysis
     rule = field_rule(cfg)
     d_params, g_params = game.d_params(), game.g_params()
@@ -173,7 +200,14 @@ def step_stability(method, jacobian, plain, eigenvalues, n_g: int, lr: float, op
 def theory_eigenvalues(cfg, point: str):
     """The closed-form spectrum at the Gaussian game's equilibrium, or None: Theorems 1–3 (and
     gradnorm's −γMᵀM) for arch=linear; App. B for arch=fullrank with dataset.dim=1 (exact for σ > 0,
-    eq. (20) at σ → 0)."""
+    eq. (20) at σ → 0).
+
+    Args:
+        cfg: the composed config.
+        point: the point's name.
+    Returns:
+        a complex array, or None.
+    """
     if point != "equilibrium":
         return None
     if cfg.dataset.name == "dirac":   # a rule's own step (CGD's η) where its field has one
@@ -189,6 +223,7 @@ def theory_eigenvalues(cfg, point: str):
 
 
 def pairs_or_none(ev) -> list[list[float]] | None:
+    """``pairs(ev)``, or None for None."""
     return None if ev is None else pairs(ev)
 
 

@@ -32,7 +32,15 @@ Penalty = Literal["none", "full", "cross"]
 
 
 def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool) -> Tensors:
-    """∇ loss w.r.t. params; unreached parameters get zeros, never None."""
+    """∇ loss w.r.t. params; unreached parameters get zeros, never None.
+
+    Args:
+        loss: a scalar.
+        params: the tensors to differentiate by.
+        create_graph: keep the result differentiable (for a second backward pass).
+    Returns:
+        one gradient per parameter.
+    """
     out = torch.autograd.grad(loss, params, create_graph=create_graph, retain_graph=True,
                               allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, out)]
@@ -44,19 +52,24 @@ def identity(tensors: Tensors) -> Tensors:
 
 
 def dot(a: Tensors, b: Tensors) -> torch.Tensor:
+    """⟨a, b⟩ summed over all tensors of two matching lists (a 0-d tensor)."""
     return sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b))
 
 
 def mean_of(lists: list[Tensors]) -> Tensors:
+    """The elementwise mean of matching tensor lists (the list itself when there is one)."""
     return lists[0] if len(lists) == 1 else [sum(t) / len(lists) for t in zip(*lists)]
 
 
 def norm(a: Tensors) -> torch.Tensor:
+    """‖a‖ over all tensors of the list (a 0-d tensor)."""
     return dot(a, a).sqrt()
 
 
 @dataclass
 class Direction:
+    """A field rule's output: each player's update direction (what the optimizers take as the
+    gradient) and the step's logged numbers."""
     u_d: Tensors               # discriminator (θ) direction
     u_g: Tensors               # generator (φ) direction
     stats: dict[str, torch.Tensor]
@@ -202,10 +215,27 @@ class UpdateRule:
     def train_step(self, game: "Game", opt_d: torch.optim.Optimizer,
                    opt_g: torch.optim.Optimizer, batch_size: int,
                    rng: torch.Generator) -> dict[str, torch.Tensor]:
+        """One step of both players.
+
+        Args:
+            game: the game (its players, losses and batches).
+            opt_d, opt_g: the players' optimizers.
+            batch_size: the global batch size.
+            rng: the batch generator.
+        Returns:
+            the step's logged numbers (losses, gradient norms, ...).
+        """
         raise NotImplementedError
 
-    # The losses a rule differentiates: the game's own, unless the rule changes them (R1, R2).
     def losses(self, game: "Game", x_real: torch.Tensor, z: torch.Tensor) -> LossPair:
+        """The losses the rule differentiates: the game's own unless the rule changes them (R1, R2).
+
+        Args:
+            game: the game.
+            x_real: a batch of data; z: a batch of latents.
+        Returns:
+            (L_D, L_G).
+        """
         return game.losses(x_real, z)
 
     def expected_losses(self, game: "Game", order: int) -> LossPair:
@@ -219,10 +249,19 @@ class UpdateRule:
     diagnose: bool = False
 
     def state_dict(self) -> dict:
+        """What a checkpoint keeps of the rule (empty for a rule without state).
+
+        Returns:
+            a dict of tensors and plain values.
+        """
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Restore what ``state_dict`` returned.
+
+        Args:
+            state: a ``state_dict`` of this rule.
+        """
 
 
 class FieldRule(UpdateRule):
@@ -230,11 +269,22 @@ class FieldRule(UpdateRule):
     (or, with ``uses_halves``, two independent halves of it)."""
 
     def uses_halves(self) -> bool:
+        """Whether a step draws two independent half-batches (unbiased estimates)."""
         return False
 
     def direction(self, losses: Sequence[LossPair], d_params: Sequence[torch.Tensor],
                   g_params: Sequence[torch.Tensor], create_graph: bool = False,
                   zero_sum: bool = False) -> "Direction":
+        """The update directions at the current point.
+
+        Args:
+            losses: one (L_D, L_G) pair per batch (two with ``uses_halves``).
+            d_params, g_params: the players' parameters.
+            create_graph: keep the directions differentiable (Jacobians of the field).
+            zero_sum: L_G = −L_D (one backward pass gives both gradients).
+        Returns:
+            a :class:`Direction`.
+        """
         raise NotImplementedError
 
     def train_step(self, game, opt_d, opt_g, batch_size, rng):
@@ -271,6 +321,13 @@ class Delegating:
 
 
 def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: torch.optim.Optimizer) -> None:
+    """Step ``opt`` with ``direction`` as the parameters' gradient.
+
+    Args:
+        direction: one tensor per parameter.
+        params: the parameters ``opt`` steps.
+        opt: their optimizer.
+    """
     for p, u in zip(params, direction):
         p.grad = u.detach()
     opt.step()
