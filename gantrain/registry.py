@@ -56,7 +56,8 @@ class Registry(Mapping):
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._loaded:
-            self._read_plugins()
+            if name not in self._targets:   # a built-in needs no scan of the installed packages
+                self._read_plugins()
             target = self._targets[name]   # KeyError for an unknown name (Mapping semantics)
             if isinstance(target, str):
                 obj = load(target)
@@ -77,6 +78,10 @@ class Registry(Mapping):
         return len(self._targets)
 
     def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        if name in self._targets:
+            return True
         self._read_plugins()
         return name in self._targets
 

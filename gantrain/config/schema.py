@@ -231,7 +231,8 @@ def validate(cfg: DictConfig) -> None:
     for group, schemas in GROUPS.items():
         section = cfg.get(group)
         name = section.get("name") if isinstance(section, DictConfig) else None
-        one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
+        if not isinstance(name, str) or name not in schemas:   # options listed for the message only
+            one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
         merge(schemas[name], section, group)
     for key, schema in SECTIONS.items():
         merge(schema, cfg.get(key, {}), key)
