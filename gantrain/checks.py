@@ -32,7 +32,5 @@ def one_of(key: str, value: Any, options) -> None:
 
 def positive_int(key: str, value: Any) -> None:
     """Refuse anything but an integer >= 1 (an integral float counts: 2.0)."""
-    check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value,
-          "must be an integer >= 1")
-    check(value >= 1, key, value, "must be >= 1")
-    check(int(value) == value, key, value, "must be an integer >= 1")
+    check(isinstance(value, (int, float)) and not isinstance(value, bool) and int(value) == value
+          and value >= 1, key, value, "must be an integer >= 1")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from gantrain.rules.base import UpdateRule, apply, grads, norm
 from gantrain.rules.flow import cosine
-from gantrain.rules.options import MethodOptions, positive_int
+from gantrain.rules.options import MethodOptions, check, positive_int
 from gantrain.rules.simgd import SimGD
 
 
@@ -20,8 +20,11 @@ class AltGDOptions(MethodOptions):
     g_steps: int = 1       # generator updates per round
 
     def __post_init__(self):
-        positive_int("method.d_steps", self.d_steps)
-        positive_int("method.g_steps", self.g_steps)
+        for key in ("d_steps", "g_steps"):
+            value = getattr(self, key)
+            check(not isinstance(value, (int, float)) or value >= 1, f"method.{key}", value,
+                  "must be >= 1")
+            positive_int(f"method.{key}", value)
 
 
 class AltGD(UpdateRule):
