@@ -90,3 +90,42 @@ def test_an_unknown_name_is_refused_in_one_line():
         build_rule("nosuch", 0.0, {})
     with pytest.raises(ConfigError, match=r"method=cgd has no option\(s\) \['bogus'\]"):
         build_rule("cgd", 0.0, {"bogus": 1})
+
+
+@pytest.mark.parametrize("group", ["method", "loss", "dataset", "arch"])
+def test_every_registered_name_has_its_config_and_every_config_its_entry(group):
+    """One registry style for the four kinds: the names a group's yaml files give are exactly the
+    registry's built-ins (a plugin adds both through its own package)."""
+    from gantrain.games import DATASETS
+    from gantrain.losses import LOSSES
+    from gantrain.models import ARCHS
+
+    registry = {"method": RULES, "loss": LOSSES, "dataset": DATASETS, "arch": ARCHS}[group]
+    yaml = {p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml")}
+    builtin = {n for n in registry if registry[n].__module__.startswith("gantrain.")}
+    assert yaml == builtin
+
+
+def test_a_loss_added_in_process_is_validated_and_used():
+    import torch
+
+    from gantrain.config import validate
+    from gantrain.errors import ConfigError
+    from gantrain.losses import LOSSES, gan_losses, loss
+    from tests.helpers import make_cfg
+
+    @loss("doubled_wgan_test")
+    def doubled(d_real, d_fake, mean):
+        return 2 * (mean(d_fake) - mean(d_real)), -2 * mean(d_fake)
+
+    cfg = make_cfg("dataset=gaussian")
+    cfg.loss.name = doubled.name
+    with pytest.raises(ConfigError, match="loss.name='doubled_wgan_test' is invalid"):
+        validate(cfg)
+    LOSSES.add(doubled.name, doubled)
+    try:
+        validate(cfg)
+        ld, lg = gan_losses(doubled.name, torch.ones(3), torch.zeros(3))
+        assert float(ld) == -2.0 and float(lg) == 0.0
+    finally:
+        LOSSES.remove(doubled.name)
