@@ -17,7 +17,9 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gantrain import hydra_private
 from gantrain.errors import ConfigError, first_line
+from gantrain.rundir import failure_recorded
 from gantrain.search import OPTUNA_SWEEPER, sweeper_overrides, trial_value
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")   # shipped in the wheel
@@ -32,16 +34,25 @@ log = logging.getLogger("gantrain")
 # first error is answered in one line with exit code 2; a single run's composed config is also
 # checked (``check``) before Hydra makes its directory. hydra.main then gets a command line known
 # to compose. Anything this does not recognize is left to Hydra to report as before, and
-# HYDRA_FULL_ERROR=1 skips it, keeping Hydra's full trace.
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# HYDRA_FULL_ERROR=1 skips it, keeping Hydra's full trace. The Hydra internals this needs are in
+# gantrain.hydra_private.
 
 
 def preflight(prog: str, config_name: str, check: Callable[[DictConfig], None],
               argv: list[str] | None = None, task_name: str = "cli") -> None:
     """Exit 2 with one line ``<prog>: error: ...`` on stderr when the command line does not
-    compose, or, for a single run, when ``check`` refuses the composed config."""
+    compose, or, for a single run, when ``check`` refuses the composed config.
+
+    Args:
+        prog: the program name that starts the error line.
+        config_name: the primary config (``train``, ``analyze``).
+        check: validates a single run's composed config (raises ConfigError).
+        argv: the arguments; None: ``sys.argv[1:]``, extended with what an Optuna sweep needs.
+        task_name: Hydra's job name for this program.
+    """
     try:
-        extra = _preflight(config_name, check, sys.argv[1:] if argv is None else argv, task_name)
+        extra = check_command_line(config_name, check, sys.argv[1:] if argv is None else argv,
+                                   task_name)
         if argv is None and extra:   # what the sweep needs that the user did not say (Optuna)
             sys.argv += extra
     except ConfigError as e:
@@ -52,88 +63,95 @@ def preflight(prog: str, config_name: str, check: Callable[[DictConfig], None],
         sys.exit(2)
 
 
-def _preflight(config_name: str, check: Callable[[DictConfig], None], argv: list[str],
-               task_name: str) -> list[str] | None:
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        return
-    from hydra._internal.utils import get_args_parser
+def check_command_line(config_name: str, check: Callable[[DictConfig], None], argv: list[str],
+                       task_name: str) -> list[str] | None:
+    """Compose ``argv`` as ``hydra.main`` would and raise ConfigError (one line) at the first
+    problem: a config that does not compose, a sweep job that does not, or, for a single run,
+    ``check`` refusing the composed config.
 
+    Args:
+        config_name: the primary config (``train``, ``analyze``).
+        check: validates a single run's composed config (raises ConfigError).
+        argv: the arguments after the program name.
+        task_name: Hydra's job name for this program.
+
+    Returns:
+        Overrides an Optuna sweep needs that ``argv`` does not give, else None.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return None
     try:
-        args = get_args_parser().parse_args(argv)
+        args = hydra_private.parse_args(argv)
     except SystemExit:   # a usage error or --version: Hydra's argparse answers those itself
-        return
-    commands = (args.run + (args.cfg is not None) + args.multirun + args.shell_completion
-                + (args.info is not None))
-    if (args.help or args.hydra_help or args.shell_completion or args.info is not None
-            or args.experimental_rerun or args.config_path is not None or commands > 1):
-        return
-    h = _hydra(args.config_dir, task_name)
+        return None
+    if _left_to_hydra(args):
+        return None
+    h = _composer(args.config_dir, task_name)
     name = args.config_name or config_name
     overrides = list(args.overrides)
     multirun = args.multirun
     if not multirun:
         try:
-            cfg = h.compose_config(name, overrides, run_mode=RunMode.RUN)
+            cfg = h.compose(name, overrides, RunMode.RUN)
         except HydraException as e:
             # A comma list is a sweep without -m when the config itself sets hydra.mode=MULTIRUN.
             if not ("Ambiguous value" in str(e) and args.cfg is None
-                    and h.get_mode(config_name=name, overrides=overrides) == RunMode.MULTIRUN):
+                    and h.mode(name, overrides) == RunMode.MULTIRUN):
                 raise ConfigError(_explain(e, h, name, overrides, RunMode.RUN)) from None
             multirun = True
         else:
             multirun = args.cfg is None and cfg.hydra.mode == RunMode.MULTIRUN
     if multirun:   # a bad value among the jobs is recorded by that job (summary.json), not here
         return _compose_sweep(h, name, overrides)
-    elif args.cfg is None:
+    if args.cfg is None:
         check(cfg)
+    return None
 
 
-def _hydra(config_dir: str | None, task_name: str) -> Any:
-    """A Hydra instance with hydra.main's search path (not registered as the global one)."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.config_search_path import SearchPathQuery
-
-    search_path = create_config_search_path(CONFIG_DIR)
-    if config_dir is not None:
-        abs_dir = os.path.abspath(config_dir)
-        if not os.path.isdir(abs_dir):
-            raise ConfigError(f"--config-dir {config_dir} is invalid: no such directory ({abs_dir})")
-        search_path.prepend(provider="command-line", path=f"file://{abs_dir}",
-                            anchor=SearchPathQuery(provider="schema"))
-    return Hydra(task_name=task_name, config_loader=ConfigLoaderImpl(config_search_path=search_path))
+_preflight = check_command_line   # the old name (gantrain.report.zoo); removed once it switches
 
 
-def _compose(h: Any, name: str, overrides: list[str], mode: RunMode) -> DictConfig:
+def _left_to_hydra(args: Any) -> bool:
+    """Commands that compose nothing here: help, completion, --info, a rerun, --config-path, or
+    more than one command (Hydra refuses that itself)."""
+    commands = (args.run + (args.cfg is not None) + args.multirun + args.shell_completion
+                + (args.info is not None))
+    return bool(args.help or args.hydra_help or args.shell_completion or args.info is not None
+                or args.experimental_rerun or args.config_path is not None or commands > 1)
+
+
+def _composer(config_dir: str | None, task_name: str) -> hydra_private.Composer:
+    """hydra.main's config loader, with ``--config-dir`` searched first when given."""
+    if config_dir is not None and not os.path.isdir(os.path.abspath(config_dir)):
+        raise ConfigError(f"--config-dir {config_dir} is invalid: no such directory "
+                          f"({os.path.abspath(config_dir)})")
+    return hydra_private.Composer(CONFIG_DIR, config_dir, task_name)
+
+
+def _compose(h: hydra_private.Composer, name: str, overrides: list[str], mode: RunMode) -> DictConfig:
     try:
-        return h.compose_config(name, overrides, run_mode=mode)
+        return h.compose(name, overrides, mode)
     except HydraException as e:
         raise ConfigError(_explain(e, h, name, overrides, mode)) from None
 
 
-def _compose_sweep(h: Any, name: str, overrides: list[str]) -> list[str] | None:
+def _compose_sweep(h: hydra_private.Composer, name: str, overrides: list[str]) -> list[str] | None:
     """Compose the sweep's master config, then one job for every distinct combination of the
     swept config-group options (the other keys' values leave the config's structure alone), as
     Hydra's BasicSweeper expands it: its ``params`` first, then the command line."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     master = _compose(h, name, [*overrides, "hydra.mode=MULTIRUN"], RunMode.MULTIRUN)
     sweeper = master.hydra.sweeper
     if sweeper.get("_target_") == OPTUNA_SWEEPER:   # Optuna samples its own jobs
         return sweeper_overrides(master, overrides, {_override_key(o) for o in overrides})
-    if sweeper.get("_target_") != BASIC_SWEEPER:   # another sweeper expands its own way
+    if sweeper.get("_target_") != hydra_private.BASIC_SWEEPER:   # another sweeper expands its own way
         return None
-    loader = h.config_loader
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     try:
-        parsed = OverridesParser.create(config_loader=loader).parse_overrides(
-            params + list(master.hydra.overrides.task))
-        jobs = BasicSweeper.split_arguments(parsed, None)[0]
+        parsed = h.parse_overrides(params + list(master.hydra.overrides.task))
+        jobs = hydra_private.basic_sweep_jobs(parsed)
     except HydraException as e:
         raise ConfigError(_explain(e, h, name, params + overrides, RunMode.MULTIRUN)) from None
-    groups = {o.get_key_element() for o in parsed if loader.repository.group_exists(o.key_or_group)}
+    groups = {o.get_key_element() for o in parsed if h.is_group(o.key_or_group)}
     fixed = list(master.hydra.overrides.hydra)   # what Hydra's load_sweep_config adds to each job
     seen = set()
     for job in jobs:
@@ -153,7 +171,7 @@ def _override_key(text: str) -> str | None:
         return None
 
 
-def _explain(e: HydraException, h: Any, name: str, overrides: list[str], mode: RunMode) -> str:
+def _explain(e: HydraException, h: hydra_private.Composer, name: str, overrides: list[str], mode: RunMode) -> str:
     """Hydra's composition error as one line naming the bad override and what is allowed."""
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
@@ -192,13 +210,13 @@ def _schema_options(group: str, key: str) -> list[str]:
             if key in {f.name for f in fields(schema)}]
 
 
-def _unknown_key(key: str, h: Any, name: str, overrides: list[str], mode: RunMode) -> str:
+def _unknown_key(key: str, h: hydra_private.Composer, name: str, overrides: list[str], mode: RunMode) -> str:
     from gantrain.config.schema import GROUPS, SECTIONS
 
     given = next((o for o in overrides if _override_key(o) == key), key)
     try:   # the config without the bad override, to say what is there instead
-        cfg = h.compose_config(name, [o for o in overrides if _override_key(o) != key],
-                               run_mode=mode, validate_sweep_overrides=False)
+        cfg = h.compose(name, [o for o in overrides if _override_key(o) != key], mode,
+                        validate_sweep_overrides=False)
         tree = OmegaConf.to_container(cfg, resolve=False)
     except Exception:   # another override is bad too: name this one anyway
         tree = {}
@@ -241,8 +259,9 @@ def _unknown_key(key: str, h: Any, name: str, overrides: list[str], mode: RunMod
             f"(+{key}=... adds a new one)")
 
 
-def _drop_if_only_hydra_files(run_dir: Path) -> None:
-    """A config error leaves no trace in a directory Hydra made just now for this run."""
+def drop_if_only_hydra_files(run_dir: Path) -> None:
+    """A config error leaves no trace in a directory Hydra made just now for this run: remove
+    ``run_dir`` (and its date folder, when empty) unless it holds more than Hydra's files."""
     if (run_dir / "config.yaml").exists():
         return
     if all(p.name in (".hydra",) or p.suffix == ".log" for p in run_dir.iterdir()):
@@ -251,6 +270,9 @@ def _drop_if_only_hydra_files(run_dir: Path) -> None:
             run_dir.parent.rmdir()
         except OSError:
             pass
+
+
+_drop_if_only_hydra_files = drop_if_only_hydra_files   # the old name (gantrain.analyze)
 
 
 def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
@@ -289,28 +311,21 @@ def _main(cfg: DictConfig) -> float | None:
     # In a sweep a bad or crashing job is recorded (summary.json: failed) and the sweep goes on.
     sweeping = hc.mode == RunMode.MULTIRUN
     try:
-        summary = train(cfg, run_dir)
+        with failure_recorded(run_dir, enabled=sweeping):
+            summary = train(cfg, run_dir)
     except ConfigError as e:
-        from gantrain.rundir import RunDirBusy, RunWriteError
         if sweeping:
-            # A busy directory is another process's run, and a write error already wrote the
-            # summary it could: neither gets a summary from here.
-            if not isinstance(e, (RunDirBusy, RunWriteError)) and not (run_dir / "summary.json").exists():
-                from gantrain.tracking import write_json
-                write_json(run_dir / "summary.json", {
-                    "status": "failed", "steps_done": 0, "diverged_at": None, "wall_time_s": 0.0,
-                    "error": f"ConfigError: {e}", "metrics": {}})
             log.error("job %s: %s", hc.job.num, e)
-            return
+            return None
         if rank == 0:
-            _drop_if_only_hydra_files(run_dir)
+            drop_if_only_hydra_files(run_dir)
             print(f"gantrain: error: {e}", file=sys.stderr)
         sys.exit(2)
     except Exception as e:  # the run wrote status: failed with the error
         if not sweeping:
             raise
         log.error("job %s failed: %s: %s", hc.job.num, type(e).__name__, e)
-        return
+        return None
     if rank != 0:
         return
     m = summary["metrics"]

@@ -115,3 +115,22 @@ def requeue_slurm_job(job_id: str) -> bool:
         return False
     log.warning("requeued SLURM job %s", job_id)
     return True
+
+
+def hand_over(stop: Preempted, signals: StopSignals, requeue: bool) -> None:
+    """After the run's checkpoint: call the handlers gantrain deferred (submitit's checkpoints the
+    job and requeues it within max_num_timeout, then exits), else `scontrol requeue` on SIGUSR1.
+
+    Args:
+        stop: the run's stop, with the signals that came.
+        signals: the run's StopSignals, with the handlers they replaced.
+        requeue: whether this process may requeue the SLURM job (``requeue``, on rank 0).
+    """
+    for sig in stop.signals:
+        previous = signals.previous.get(sig)
+        if callable(previous):
+            previous(sig, None)
+    job = os.environ.get("SLURM_JOB_ID")
+    if (requeue and signal.SIGUSR1 in stop.signals and job
+            and not callable(signals.previous.get(signal.SIGUSR1))):
+        requeue_slurm_job(job)

@@ -1,6 +1,7 @@
 """A run directory as a place: one process at a time holds it (``.lock``), it holds one run's
-settings (``config.yaml``) and its ``summary.json``, and a write error in it is one line.
-Torch-free, so the command line can refuse a busy directory before torch loads."""
+settings (``config.yaml``) and its ``summary.json``, a run refused before training still leaves a
+``failed`` summary (``failure_recorded``), and a write error in it is one line. Torch-free, so the
+command line can refuse a busy directory before torch loads."""
 from __future__ import annotations
 
 import fcntl
@@ -10,6 +11,7 @@ import os
 import socket
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 from omegaconf import OmegaConf
 
@@ -38,6 +40,36 @@ def writing(path: Path):
     except OSError as e:
         where = e.filename or path
         raise RunWriteError(f"could not write {where}: {e.strerror or first_line(e)}") from e
+
+
+@contextmanager
+def failure_recorded(run_dir: Path, enabled: bool = True, **extra: Any) -> Iterator[None]:
+    """Record a run refused before training (a ConfigError) in its ``summary.json``, status
+    ``failed``, and re-raise: the one place that writes such a summary, as lightning-hydra-template's
+    ``task_wrapper`` is for its tasks. A run that fails once training started records that itself
+    (``Trainer``); a busy directory is another process's run, and a write error already wrote the
+    summary it could, so neither gets one here, nor does a directory that has a summary.
+
+    Args:
+        run_dir: the run's directory.
+        enabled: False: record nothing (a single run from the command line leaves no trace).
+        **extra: more keys for the summary (e.g. ``method``).
+
+    Example:
+        with failure_recorded(run_dir, enabled=sweeping):
+            summary = train(cfg, run_dir)
+    """
+    try:
+        yield
+    except ConfigError as e:
+        path = Path(run_dir) / "summary.json"
+        if enabled and not isinstance(e, (RunDirBusy, RunWriteError)) and not path.exists():
+            from gantrain.tracking import write_json
+
+            write_json(path, {"status": "failed", "steps_done": 0, "diverged_at": None,
+                              "wall_time_s": 0.0, "error": f"ConfigError: {e}", "metrics": {},
+                              **extra})
+        raise
 
 
 class RunDirLock:

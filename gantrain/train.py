@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,31 @@ from gantrain.config import ConfigError, validate
 from gantrain.errors import first_line
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
-from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, requeue_slurm_job
+from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, hand_over
 from gantrain.rules import build_rule
 from gantrain.rundir import FINISHED, RunDirBusy, RunDirLock, check_run_dir, read_summary, writing
 from gantrain.tracking import MetricsFile, WandbLogger, to_json_value, write_json
 
 log = logging.getLogger("gantrain")
+
+
+@dataclass
+class _Progress:
+    """Where one session of a run stands: its clock (``wall_before`` from the checkpoint plus this
+    session's time since ``t0``), steps and last record, and why it ended."""
+    wall_before: float = 0.0
+    t0: float = field(default_factory=time.perf_counter)
+    start: int = 0
+    step: int = 0
+    done: int = 0                 # the last step whose update was applied
+    saved: int | None = None      # the last step checkpointed in this session
+    last: dict = field(default_factory=dict)   # the last record
+    logger: WandbLogger | None = None
+    reason: str | None = None     # why the run diverged
+    stopped: bool = False         # a stop signal came
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.t0
 
 
 class Trainer:
@@ -50,7 +69,7 @@ class Trainer:
         self.dtype = getattr(torch, cfg.dtype)
         self.shard = ddp.init(self.device)
         self.main = self.shard.rank == 0     # rank 0 alone writes files and talks to wandb
-        sync_bn = _check_distributed(cfg, self.shard.world)
+        sync_bn = check_distributed(cfg, self.shard.world)
 
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
@@ -178,127 +197,149 @@ class Trainer:
         try:
             return self._run()
         except Preempted as stop:
-            self._hand_over(stop)
+            hand_over(stop, self.signals, requeue=bool(self.main and self.cfg.requeue))
             raise
         finally:
             self.lock.release()
 
-    def _hand_over(self, stop: Preempted) -> None:
-        """After the checkpoint: the handlers gantrain deferred (submitit's checkpoints the job and
-        requeues it within max_num_timeout, then exits), else `scontrol requeue` on SIGUSR1."""
-        for sig in stop.signals:
-            previous = self.signals.previous.get(sig)
-            if callable(previous):
-                previous(sig, None)
-        job = os.environ.get("SLURM_JOB_ID")
-        if (self.main and signal.SIGUSR1 in stop.signals and self.cfg.requeue and job
-                and not callable(self.signals.previous.get(signal.SIGUSR1))):
-            requeue_slurm_job(job)
-
     def _run(self) -> dict:
-        cfg = self.cfg
-        prev = read_summary(self.run_dir)   # under the lock: another process may just have ended
+        prev = self._finished_before()
+        if prev is not None:
+            return prev
+        p = _Progress()
+        with self.signals:
+            try:
+                self._start(p)
+                self._train(p)
+            except BaseException as e:
+                self._fail(p, e)
+                raise
+        return self._finish(p)
+
+    def _finished_before(self) -> dict | None:
+        """The summary of a run that already ended in this directory (read under the lock:
+        another process may just have ended it), else None."""
+        prev = read_summary(self.run_dir)
         if prev and prev.get("status") in FINISHED and (prev["status"] == "diverged"
-                                                        or prev.get("steps_done", 0) >= cfg.steps):
+                                                        or prev.get("steps_done", 0) >= self.cfg.steps):
             log.info("%s already finished (%s at step %s); nothing to do",
                      self.run_dir, prev["status"], prev.get("steps_done"))
             return prev
-        done, last, logger, wall_before = 0, {}, None, 0.0
-        t0 = time.perf_counter()
-        wall = lambda: wall_before + time.perf_counter() - t0  # noqa: E731
-        stopped = False
-        with self.signals:
-            try:
-                if self.main:
-                    with writing(self.run_dir / "config.yaml"):
-                        atomic_write_text(self.run_dir / "config.yaml",
-                                          OmegaConf.to_yaml(cfg, resolve=True))
-                start, wall_before, wandb_id, resumed = self._restore()
-                t0 = time.perf_counter()
-                step = done = saved = start
-                logger_cfg = cfg.logger if self.main else OmegaConf.create({"mode": "disabled"})
-                logger = WandbLogger(logger_cfg, self.run_dir, self.config,
-                                     name=self.run_dir.name, resume_id=wandb_id)
-                # A run resumed at its last step logs nothing new: its final values are on disk.
-                last = (self.metrics.read() or [{}])[-1] if resumed else {}
-                if not resumed:
-                    saved = None
-                    spectral, spectral_images = self._spectrum(0, None)
-                    last = self._record(0, {"param_norm": self.game.param_norm(), **spectral})
-                    if self.main:
-                        logger.log(last, 0, self._images(0, final=False) + spectral_images)
-                from tqdm import tqdm
-                bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and self.main),
-                           unit="step", dynamic_ncols=True,
-                           desc=f"{cfg.method.name} {cfg.dataset.name}")
-                reason = None
-                for step in range(start + 1, cfg.steps + 1):
-                    if self._stop_requested():   # between steps, never inside one
-                        stopped = True
-                        break
-                    t_step = time.perf_counter()
-                    # JARE App. C's flow cosines on the logged steps (gantrain.rules.flow)
-                    self.rule.diagnose = step % cfg.log_every == 0 or step == cfg.steps
-                    stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
-                                                 self.data_rng)
-                    if torch.device(self.device).type == "cuda":   # time the work, not the launch
-                        torch.cuda.synchronize()
-                    self.step_time_s += time.perf_counter() - t_step
-                    self.steps_timed += 1
-                    done = step  # the last step whose update was applied
-                    if self.shard.world > 1:   # one set of batch-norm statistics on every process
-                        ddp.average_buffers([self.game.generator, self.game.discriminator])
-                    self.game.after_step(step)
-                    stats["param_norm"] = self.game.param_norm()
-                    reason = self._divergence(stats)
-                    if self.shard.world > 1 and ddp.any_true(reason is not None) and reason is None:
-                        reason = "diverged on another process"
-                    final = step == cfg.steps or reason is not None
-                    spectral, spectral_images = self._spectrum(step, reason)
-                    if (final or step % cfg.log_every == 0 or spectral or step in self.image_steps
-                            or self.game.eval_due(step)):
-                        last = self._record(step, {**stats, **spectral}, final)
-                        if self.main:
-                            logger.log(last, step, self._images(step, final) + spectral_images)
-                        bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_d", "loss_g",
-                                                                       "modes_covered",
-                                                                       "dist_equilibrium")
-                                         if last.get(k) is not None}, refresh=False)
-                    bar.update(1)
-                    if reason is not None:
-                        break
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                        self._save(step, wall(), logger.run_id)
-                        saved = step
-                bar.close()
-                if stopped and saved != done:
-                    self._save(done, wall(), logger.run_id)
-            except BaseException as e:
-                err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
-                if self.shard.world > 1:
-                    err += f" (rank {self.shard.rank})"
-                self._summary("failed", done, wall(), last, error=err)
-                if logger is not None:
-                    logger.finish(exit_code=1)
-                raise
-        if stopped:
-            names = [signal.Signals(s).name for s in self.signals.received]
+        return None
+
+    def _start(self, p: _Progress) -> None:
+        """Write config.yaml, resume or start (the step-0 record), open the logger."""
+        cfg = self.cfg
+        if self.main:
+            with writing(self.run_dir / "config.yaml"):
+                atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        start, p.wall_before, wandb_id, resumed = self._restore()
+        p.t0 = time.perf_counter()
+        p.start = p.step = p.done = p.saved = start
+        logger_cfg = cfg.logger if self.main else OmegaConf.create({"mode": "disabled"})
+        p.logger = WandbLogger(logger_cfg, self.run_dir, self.config, name=self.run_dir.name,
+                               resume_id=wandb_id)
+        # A run resumed at its last step logs nothing new: its final values are on disk.
+        p.last = (self.metrics.read() or [{}])[-1] if resumed else {}
+        if not resumed:
+            p.saved = None
+            spectral, spectral_images = self._spectrum(0, None)
+            p.last = self._record(0, {"param_norm": self.game.param_norm(), **spectral})
+            if self.main:
+                p.logger.log(p.last, 0, self._images(0, final=False) + spectral_images)
+
+    def _train(self, p: _Progress) -> None:
+        """The steps from ``p.start + 1`` until ``steps``, a divergence or a stop signal, with
+        their checkpoints (and one at the stop)."""
+        cfg = self.cfg
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.steps, initial=p.start, disable=not (cfg.progress and self.main),
+                   unit="step", dynamic_ncols=True, desc=f"{cfg.method.name} {cfg.dataset.name}")
+        for step in range(p.start + 1, cfg.steps + 1):
+            p.step = step
+            if self._stop_requested():   # between steps, never inside one
+                p.stopped = True
+                break
+            if self._step(p, step):
+                bar.set_postfix({k: f"{p.last[k]:.3g}" for k in ("loss_d", "loss_g", "modes_covered",
+                                                                 "dist_equilibrium")
+                                 if p.last.get(k) is not None}, refresh=False)
+            bar.update(1)
+            if p.reason is not None:
+                break
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                self._save(step, p.wall(), p.logger.run_id)
+                p.saved = step
+        bar.close()
+        if p.stopped and p.saved != p.done:
+            self._save(p.done, p.wall(), p.logger.run_id)
+
+    def _step(self, p: _Progress, step: int) -> bool:
+        """One update, its divergence check, and its record when one is due; returns whether it
+        recorded (``p.last``)."""
+        cfg = self.cfg
+        stats = self._update(step)
+        p.done = step  # the last step whose update was applied
+        p.reason = self._divergence(stats)
+        if self.shard.world > 1 and ddp.any_true(p.reason is not None) and p.reason is None:
+            p.reason = "diverged on another process"
+        final = step == cfg.steps or p.reason is not None
+        spectral, spectral_images = self._spectrum(step, p.reason)
+        if not (final or step % cfg.log_every == 0 or spectral or step in self.image_steps
+                or self.game.eval_due(step)):
+            return False
+        p.last = self._record(step, {**stats, **spectral}, final)
+        if self.main:
+            p.logger.log(p.last, step, self._images(step, final) + spectral_images)
+        return True
+
+    def _update(self, step: int) -> dict[str, Any]:
+        """The rule's update of both players (timed), then the game's bookkeeping; returns the
+        step's statistics with the parameter norm."""
+        cfg = self.cfg
+        t_step = time.perf_counter()
+        # JARE App. C's flow cosines on the logged steps (gantrain.rules.flow)
+        self.rule.diagnose = step % cfg.log_every == 0 or step == cfg.steps
+        stats = self.rule.train_step(self.game, self.opt_d, self.opt_g, cfg.batch_size,
+                                     self.data_rng)
+        if torch.device(self.device).type == "cuda":   # time the work, not the launch
+            torch.cuda.synchronize()
+        self.step_time_s += time.perf_counter() - t_step
+        self.steps_timed += 1
+        if self.shard.world > 1:   # one set of batch-norm statistics on every process
+            ddp.average_buffers([self.game.generator, self.game.discriminator])
+        self.game.after_step(step)
+        stats["param_norm"] = self.game.param_norm()
+        return stats
+
+    def _fail(self, p: _Progress, e: BaseException) -> None:
+        """summary.json ``failed`` with the error's first line, and the logger closed."""
+        err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+        if self.shard.world > 1:
+            err += f" (rank {self.shard.rank})"
+        self._summary("failed", p.done, p.wall(), p.last, error=err)
+        if p.logger is not None:
+            p.logger.finish(exit_code=1)
+
+    def _finish(self, p: _Progress) -> dict:
+        """The run's end: preempted (raises Preempted), diverged or completed."""
+        if p.stopped:
+            names = "+".join(signal.Signals(s).name for s in self.signals.received)
             if self.main:
                 log.warning("%s: stopped after step %d, checkpoint written; rerun in this run "
-                            "directory to resume (exit status %d)", "+".join(names), done,
-                            EXIT_PREEMPTED)
-            self._summary("preempted", done, wall(), last, preempted_by="+".join(names))
-            logger.finish(exit_code=EXIT_PREEMPTED, preempting=True)
+                            "directory to resume (exit status %d)", names, p.done, EXIT_PREEMPTED)
+            self._summary("preempted", p.done, p.wall(), p.last, preempted_by=names)
+            p.logger.finish(exit_code=EXIT_PREEMPTED, preempting=True)
             ddp.barrier()
-            raise Preempted(self.signals.received, done)
-        if reason is not None:
+            raise Preempted(self.signals.received, p.done)
+        if p.reason is not None:
             if self.main:
-                log.warning("run diverged at step %d: %s", step, reason)
-            summary = self._summary("diverged", step, wall(), last, diverged_at=step,
-                                    diverged_reason=reason)
+                log.warning("run diverged at step %d: %s", p.step, p.reason)
+            summary = self._summary("diverged", p.step, p.wall(), p.last, diverged_at=p.step,
+                                    diverged_reason=p.reason)
         else:
-            summary = self._summary("completed", step, wall(), last)
-        logger.finish()
+            summary = self._summary("completed", p.step, p.wall(), p.last)
+        p.logger.finish()
         ddp.barrier()   # rank 0's files are complete before any process goes on (e.g. resumes)
         return summary
 
@@ -316,7 +357,7 @@ class Trainer:
         return []
 
 
-def _check_distributed(cfg: DictConfig, world: int) -> bool:
+def check_distributed(cfg: DictConfig, world: int) -> bool:
     """Refuse (one line) a world size that does not divide the global batch; return whether batch
     norm is synchronized (``distributed.sync_batchnorm``, default false: per-process batch norm,
     i.e. ghost batches of batch_size / W)."""

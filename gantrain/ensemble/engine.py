@@ -29,7 +29,9 @@ from gantrain.ensemble.functional import Players, build_direction, check_covered
 from gantrain.ensemble.optim import StackedOptimizer
 from gantrain.ensemble.packing import check_compatible
 from gantrain.errors import ConfigError
-from gantrain.train import EXIT_PREEMPTED, FINISHED, Preempted, RunDirBusy, StopSignals, Trainer, read_summary
+from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals
+from gantrain.rundir import FINISHED, RunDirBusy, read_summary
+from gantrain.train import Trainer
 
 log = logging.getLogger("gantrain")
 

@@ -262,7 +262,15 @@ def flow_cosines(players: Players) -> Callable:
 
 
 def build_direction(method_cfg, players: Players) -> Callable:
-    """The one-member direction function of ``method_cfg`` (its ``name`` and options)."""
+    """The one-member direction function of a method (ConfigError when the ensemble has none).
+
+    Args:
+        method_cfg: the ``method`` section: its ``name`` and options.
+        players: the game's players (losses and gradients of one member).
+
+    Returns:
+        The direction function (``Ensemble`` vmaps it over the members).
+    """
     name = method_cfg.name
     check_covered(name)
     estimate = method_cfg.get("regularizer_estimate", "same_batch")

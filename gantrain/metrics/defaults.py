@@ -51,7 +51,9 @@ CACHE_VERSION = 1            # bump when the meaning of a cached file changes
 
 
 def default_cache_dir() -> Path:
-    """``$GANTRAIN_CACHE`` when set, else ``~/.cache/gantrain/fid_stats``."""
+    """Returns:
+        ``$GANTRAIN_CACHE`` when set, else ``~/.cache/gantrain/fid_stats``.
+    """
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gantrain" / "fid_stats"
 

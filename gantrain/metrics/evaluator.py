@@ -37,6 +37,14 @@ def _too_few(key: str, value: int, what: str) -> ConfigError:
 
 
 class ImageEvaluator:
+    """Inception score and FID of a generator's samples (module docstring).
+
+    Args:
+        eval_cfg: the ``eval`` section (a DictConfig, dict or ImageEvalSchema).
+        data: the image dataset: ``reference_images(n, batch_size)`` and ``protocol()``.
+        device: where the Inception network runs.
+    """
+
     def __init__(self, eval_cfg: Any, data: Any, device: torch.device | str = "cpu"):
         self.num_samples = int(_get(eval_cfg, "num_samples", None))
         self.fid_num_samples: Optional[int] = _get(eval_cfg, "fid_num_samples", None)
@@ -59,8 +67,14 @@ class ImageEvaluator:
 
     # --- counts and protocol ------------------------------------------------------------------
     def counts(self, num_samples: int) -> tuple[int, int]:
-        """(FID's generated samples, reference images) for ``num_samples`` generated images, (0, 0)
-        without FID; ConfigError (one line, naming the key) when they are too few."""
+        """How many images FID uses; ConfigError (one line, naming the key) when they are too few.
+
+        Args:
+            num_samples: the generated images of one evaluation.
+
+        Returns:
+            (FID's generated samples, reference images); (0, 0) without FID.
+        """
         if num_samples < self.splits:
             raise ConfigError(f"eval.splits={self.splits!r} is invalid: must be <= "
                               f"eval.num_samples={num_samples}")
@@ -87,7 +101,15 @@ class ImageEvaluator:
         return n_fid, n_ref
 
     def reference_key_dict(self, n_ref: int, proto: dict) -> dict:
-        """What the cached reference statistics depend on (not the dataset's location)."""
+        """What the cached reference statistics depend on (not the dataset's location).
+
+        Args:
+            n_ref: the number of reference images.
+            proto: the evaluation's protocol (``protocol()``), for the Inception settings.
+
+        Returns:
+            The key of ``gantrain.metrics.reference``.
+        """
         data = {("dataset_num_images" if k == "num_images" else k): v
                 for k, v in self.data_protocol.items() if k != "root"}
         weights = {k: proto[k] for k in
@@ -95,6 +117,15 @@ class ImageEvaluator:
         return {**data, "num_images": n_ref, **weights, "dims": D.FEATURE_DIM}
 
     def protocol(self, num_samples: Optional[int] = None) -> dict:
+        """The protocol recorded with every score.
+
+        Args:
+            num_samples: the generated images (None: ``eval.num_samples``).
+
+        Returns:
+            Its name, the Inception settings, the sample counts and, with FID, the reference
+            data and the reference statistics' key.
+        """
         n = self.num_samples if num_samples is None else num_samples
         n_fid, n_ref = self.counts(n)
         proto = {"protocol": self.name, "fid": self.fid, "weights_file": D.WEIGHTS_FILE,
@@ -118,6 +149,7 @@ class ImageEvaluator:
 
     # --- evaluation ---------------------------------------------------------------------------
     def model(self) -> InceptionFeatures:
+        """The Inception network, loaded on first use."""
         if self._model is None:
             self._model = InceptionFeatures(weights_path(), self.device)
         return self._model
@@ -180,9 +212,17 @@ class ImageEvaluator:
 
     def evaluate(self, sample_fn: Callable[[int], torch.Tensor],
                  num_samples: Optional[int] = None) -> dict:
-        """{"inception_score", "inception_score_std", "fid", "protocol", "missing"}: the scores
-        (None when missing, with the reason in "missing") of ``num_samples`` (default
-        eval.num_samples) images from ``sample_fn(n)``, which returns n images in [-1, 1]."""
+        """Score the generator.
+
+        Args:
+            sample_fn: ``sample_fn(n)`` returns n images in [-1, 1].
+            num_samples: how many images (None: ``eval.num_samples``).
+
+        Returns:
+            {"inception_score", "inception_score_std", "fid", "protocol", "missing"}: the scores
+            (None when missing, with the reason in "missing"); {} on ranks other than 0 under
+            torch.distributed.
+        """
         n = self.num_samples if num_samples is None else int(num_samples)
         n_fid, n_ref = self.counts(n)
         if self.missing is None:

@@ -15,7 +15,14 @@ from gantrain.metrics import defaults as D
 
 
 def feature_stats(features) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (unbiased, as pytorch-fid's ``np.cov(rowvar=False)``) in float64."""
+    """Mean and covariance (unbiased, as pytorch-fid's ``np.cov(rowvar=False)``) in float64.
+
+    Args:
+        features: an array [N >= 2, D], one row per image (e.g. Inception pool3 features).
+
+    Returns:
+        (mu [D], sigma [D, D]).
+    """
     f = np.asarray(features, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
         raise ValueError(f"expected features [N >= 2, D], got shape {f.shape}")
@@ -31,6 +38,20 @@ def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
 
 
 def fid_from_stats(mu1, sigma1, mu2, sigma2, method: str = D.FID_METHOD) -> float:
+    """The Fréchet distance between two Gaussians N(mu1, sigma1) and N(mu2, sigma2).
+
+    Args:
+        mu1, sigma1: the first mean [D] and covariance [D, D].
+        mu2, sigma2: the second's.
+        method: ``"eigh"`` (default) or ``"sqrtm"`` (pytorch-fid's function unchanged).
+
+    Returns:
+        |mu1 - mu2|^2 + Tr(S1) + Tr(S2) - 2 Tr sqrt(S1 S2).
+
+    Example:
+        >>> round(fid_from_stats([0.0, 0.0], [[1, 0], [0, 1]], [3.0, 4.0], [[4, 0], [0, 4]]), 6)
+        27.0
+    """
     mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
     s1, s2 = (np.atleast_2d(np.asarray(s, np.float64)) for s in (sigma1, sigma2))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
@@ -48,4 +69,13 @@ def fid_from_stats(mu1, sigma1, mu2, sigma2, method: str = D.FID_METHOD) -> floa
 
 
 def fid_from_features(features1, features2, method: str = D.FID_METHOD) -> float:
+    """The FID between two sets of features.
+
+    Args:
+        features1, features2: arrays [N >= 2, D] (their N may differ).
+        method: as for ``fid_from_stats``.
+
+    Returns:
+        ``fid_from_stats`` of their ``feature_stats``.
+    """
     return fid_from_stats(*feature_stats(features1), *feature_stats(features2), method=method)

@@ -22,17 +22,26 @@ from gantrain.metrics import defaults as D
 
 
 def weights_path() -> Path:
-    """``torch.hub.get_dir()/checkpoints/pt_inception-2015-12-05-6726825d.pth`` (honours
-    ``$TORCH_HOME`` at call time)."""
+    """Where the Inception weights are read from.
+
+    Returns:
+        ``torch.hub.get_dir()/checkpoints/pt_inception-2015-12-05-6726825d.pth`` (honours
+        ``$TORCH_HOME`` at call time).
+    """
     return Path(torch.hub.get_dir()) / "checkpoints" / D.WEIGHTS_FILE
 
 
 def weights_available() -> bool:
+    """Returns:
+        Whether the weights file (``weights_path()``) exists.
+    """
     return weights_path().is_file()
 
 
 def missing_weights_message() -> str:
-    """One line naming the file and where to put it."""
+    """Returns:
+        One line naming the missing weights file and where to put it.
+    """
     p = weights_path()
     return (f"Inception weights not found: put {p.name} (pytorch-fid's FID Inception, "
             f"{D.WEIGHTS_URL}) in {p.parent}/ ; Inception score and FID are reported as missing")
@@ -43,7 +52,14 @@ _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 def weights_sha256(path: Optional[Path] = None) -> str:
     """SHA-256 of the weights file (memoised per path, size and mtime). The official file's digest
-    starts with the 8 hex digits in its name."""
+    starts with the 8 hex digits in its name.
+
+    Args:
+        path: the file; None: ``weights_path()``.
+
+    Returns:
+        The hex digest.
+    """
     path = Path(path or weights_path())
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
@@ -57,7 +73,11 @@ def weights_sha256(path: Optional[Path] = None) -> str:
 
 
 def build_fid_inception() -> nn.Module:
-    """pytorch-fid's ``fid_inception_v3`` architecture with uninitialised weights (no download)."""
+    """pytorch-fid's ``fid_inception_v3`` architecture with uninitialised weights (no download).
+
+    Returns:
+        The network (load the weights with ``load_state_dict``, as ``InceptionFeatures`` does).
+    """
     inception = _inception_v3(num_classes=D.NUM_CLASSES, aux_logits=False, weights=None)
     inception.Mixed_5b = FIDInceptionA(192, pool_features=32)
     inception.Mixed_5c = FIDInceptionA(256, pool_features=64)
@@ -78,13 +98,28 @@ _TRUNK = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """Clamp to [-1, 1] and round to the 256 levels of an 8-bit image (the values a saved PNG
-    would give back)."""
+    would give back).
+
+    Args:
+        images: images in about [-1, 1].
+
+    Returns:
+        The rounded images, same shape.
+    """
     return torch.round((images.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
 
 
 class InceptionFeatures(nn.Module):
     """pool3 features [B, 2048] and logits [B, 1008] of images in [-1, 1] ([B, 3, H, W]; one
-    channel is repeated to three). Eval mode, no gradients."""
+    channel is repeated to three). Eval mode, no gradients.
+
+    Args:
+        path: the weights file; None: ``weights_path()``.
+        device: where the network runs.
+        resize: images are resized to ``resize`` x ``resize`` (None: as they are).
+        quantize: ``"uint8"`` rounds to 8-bit levels first (``quantize``); None: no rounding.
+        is_logits: ``"unbiased"`` (pool3 @ fc.weight.T, the reference IS code) or ``"biased"``.
+    """
 
     def __init__(self, path: Optional[Path] = None, device: torch.device | str = "cpu",
                  resize: Optional[int] = D.RESIZE, quantize: Optional[str] = D.QUANTIZE,
@@ -105,10 +140,17 @@ class InceptionFeatures(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The network's device."""
         return self.net.fc.weight.device
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args:
+            images: [B, 3 or 1, H, W] in [-1, 1].
+
+        Returns:
+            (pool3 [B, 2048], logits [B, 1008]) in float32.
+        """
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"expected images [B, 3, H, W], got {tuple(images.shape)}")
         x = images.to(self.device, torch.float32)
@@ -132,14 +174,25 @@ class InceptionFeatures(nn.Module):
         return pool3, logits
 
     def protocol(self) -> dict:
+        """Returns:
+            What the features depend on: the weights (name and SHA-256 prefix), resizing,
+            quantisation and the IS logits.
+        """
         return {"weights_file": self.path.name, "weights_sha256": weights_sha256(self.path)[:16],
                 "resize": self.resize, "resize_mode": D.RESIZE_MODE, "quantize": self.quantize,
                 "is_logits": self.is_logits}
 
     def extract(self, batches: Iterable[torch.Tensor], limit: Optional[int] = None
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """pool3 [N, 2048] and logits [N, 1008] as float64 arrays, over an iterable of batches
-        (at most ``limit`` images)."""
+        """The features of many images.
+
+        Args:
+            batches: an iterable of [B, 3, H, W] batches in [-1, 1].
+            limit: at most this many images (None: all).
+
+        Returns:
+            (pool3 [N, 2048], logits [N, 1008]) as float64 arrays.
+        """
         pools, logits, n = [], [], 0
         for batch in batches:
             if limit is not None:

@@ -13,8 +13,17 @@ from gantrain.metrics import defaults as D
 
 
 def inception_score(x, splits: int = D.SPLITS, *, kind: str = "logits") -> tuple[float, float]:
-    """(mean, std) of the Inception score of predictions ``x`` [N, C]: logits (``kind="logits"``,
-    the default) or probabilities (``kind="probs"``, rows summing to 1)."""
+    """The Inception score of predictions, over ``splits`` chunks.
+
+    Args:
+        x: predictions [N, C]: logits (``kind="logits"``, the default) or probabilities
+            (``kind="probs"``, rows summing to 1).
+        splits: the number of chunks, in [1, N].
+        kind: ``"logits"`` or ``"probs"``.
+
+    Returns:
+        (mean, std) of the chunks' scores.
+    """
     if kind not in ("logits", "probs"):
         raise ValueError(f"kind={kind!r}: allowed logits, probs")
     x = torch.as_tensor(x).detach().cpu().double()

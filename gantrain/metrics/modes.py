@@ -14,6 +14,18 @@ import torch
 
 def mode_metrics(samples: torch.Tensor, centers: torch.Tensor, std: float,
                  std_multiple: float = 3.0, min_share: float = 0.01) -> dict[str, float]:
+    """The mode metrics of generated samples of a mixture of Gaussians (module docstring).
+
+    Args:
+        samples: generated samples [N, dim].
+        centers: the mixture's modes [K, dim].
+        std: the modes' standard deviation.
+        std_multiple: a sample within this many ``std`` of its nearest mode is high quality.
+        min_share: a mode is covered by at least this share of all N samples.
+
+    Returns:
+        ``modes_covered`` (0..K), ``high_quality_fraction`` (0..1) and ``mode_kl`` (0..log K).
+    """
     dist = torch.cdist(samples.double(), centers.double())
     nearest_dist, nearest = dist.min(dim=1)
     good = nearest_dist <= std_multiple * std

@@ -23,8 +23,14 @@ from gantrain.metrics import defaults as D
 
 
 def resolve_cache_dir(configured: Optional[str | Path] = None) -> Path:
-    """``configured`` (eval.cache_dir) when given, else ``$GANTRAIN_CACHE``, else
-    ``~/.cache/gantrain/fid_stats``."""
+    """The folder of the reference statistics.
+
+    Args:
+        configured: ``eval.cache_dir``, or None.
+
+    Returns:
+        ``configured`` when given, else ``$GANTRAIN_CACHE``, else ``~/.cache/gantrain/fid_stats``.
+    """
     return Path(configured).expanduser() if configured else D.default_cache_dir()
 
 
@@ -33,7 +39,14 @@ def _canonical(key: dict) -> str:
 
 
 def reference_key(key: dict) -> str:
-    """16 hex digits identifying ``key`` (order of entries does not matter)."""
+    """A short hash of a protocol.
+
+    Args:
+        key: the protocol (module docstring), JSON-serializable.
+
+    Returns:
+        16 hex digits identifying ``key`` (the order of its entries does not matter).
+    """
     return hashlib.sha256(_canonical(key).encode()).hexdigest()[:16]
 
 
@@ -42,12 +55,29 @@ def _slug(value) -> str:
 
 
 def stats_path(key: dict, cache_dir: Optional[str | Path] = None) -> Path:
+    """Where the statistics of ``key`` are cached.
+
+    Args:
+        key: the protocol.
+        cache_dir: as for ``resolve_cache_dir``.
+
+    Returns:
+        ``<cache>/<dataset>-<split>-<num_images>-<hash>.npz``.
+    """
     name = "-".join(_slug(key.get(k, "")) for k in ("dataset", "split", "num_images"))
     return resolve_cache_dir(cache_dir) / f"{name}-{reference_key(key)}.npz"
 
 
 def load_stats(path: Path, key: dict) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(mu, sigma) from ``path`` if it exists, is readable and was made under ``key``."""
+    """Read cached statistics.
+
+    Args:
+        path: the ``.npz`` file.
+        key: the protocol the statistics must have been made under.
+
+    Returns:
+        (mu, sigma) in float64, or None when the file is missing, unreadable or another key's.
+    """
     try:
         with np.load(path, allow_pickle=False) as f:
             if str(f["key"]) != _canonical(key):
@@ -58,6 +88,13 @@ def load_stats(path: Path, key: dict) -> Optional[tuple[np.ndarray, np.ndarray]]
 
 
 def save_stats(path: Path, key: dict, mu: np.ndarray, sigma: np.ndarray) -> None:
+    """Write statistics with their key, atomically.
+
+    Args:
+        path: the ``.npz`` file.
+        key: the protocol they were made under (stored for ``load_stats``).
+        mu, sigma: the mean and covariance.
+    """
     buf = io.BytesIO()
     np.savez(buf, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64),
              key=np.array(_canonical(key)))
@@ -67,8 +104,16 @@ def save_stats(path: Path, key: dict, mu: np.ndarray, sigma: np.ndarray) -> None
 def reference_stats(key: dict, compute: Callable[[], tuple[np.ndarray, np.ndarray]],
                     cache_dir: Optional[str | Path] = None
                     ) -> tuple[np.ndarray, np.ndarray, Path, bool]:
-    """(mu, sigma, path, from_cache): the cached statistics for ``key``, or ``compute()``'s,
-    which are then cached."""
+    """The reference statistics of a protocol, from the cache or computed and then cached.
+
+    Args:
+        key: the protocol.
+        compute: makes (mu, sigma) when the cache has none.
+        cache_dir: as for ``resolve_cache_dir``.
+
+    Returns:
+        (mu, sigma, path, from_cache).
+    """
     path = stats_path(key, cache_dir)
     cached = load_stats(path, key)
     if cached is not None:

@@ -6,9 +6,12 @@ the equilibrium than where it started, which ones moved 10× away, and which run
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
-from gantrain.report.collect import Run, Section, Setting, finite, fmt_value
+from gantrain.report.collect import Section, Setting
+from gantrain.report.runs import Run
 from gantrain.report.tables import Stat, _md_table, num, run_label, spectrum_numbers, stat
+from gantrain.report.values import finite, fmt_value
 
 FACTOR = 10.0
 
@@ -38,74 +41,107 @@ def _steps_text(steps: list[int | None], horizon: int | None) -> str:
     return str(lo) if lo == hi else f"{statistics.fmean(got):.0f} (range {lo}–{hi})"
 
 
+GAUSSIAN_HEADER = ["method", "completed", "final ‖w − w*‖", "final ‖φ − φ*‖", "final ‖θ − θ*‖",
+                   "start ‖w − w*‖", "first iteration 10× closer", "max ‖w − w*‖ / start",
+                   "not completed"]
+
+
+@dataclass
+class _Distances:
+    """One setting's row of the Gaussian table and what the bullet points say of it."""
+    label: str
+    cells: list[str]
+    has_curve: bool                # a run logged dist_equilibrium
+    final: str | None              # "label mean" of the final distance
+    reached: float | None          # mean first step 10× closer, when every run got there
+    grew: str | None               # when a run moved 10× away
+    diverged: list[str]
+
+
 def gaussian_checks(section: Section) -> list[str]:
-    out: list[str] = []
+    """The Gaussian game's checks: per context, a table of distances to the equilibrium and
+    bullet points on which methods got 10× closer, moved 10× away or diverged.
+
+    Args:
+        section: a training section of the ``gaussian`` dataset.
+
+    Returns:
+        The markdown lines.
+    """
     log_every = section.fixed.get("log_every") or _const(section, "log_every")
-    out.append("Distances: ‖w − w*‖ = dist_equilibrium (both players), ‖φ − φ*‖ = dist_generator, "
-               "‖θ − θ*‖ = dist_discriminator; final values are means over completed seeds. "
-               "\"10× closer\": the first logged iteration at which ‖w − w*‖ ≤ its step-0 value / 10"
-               + (f" (logged every {fmt_value(log_every)} iterations)" if log_every else "") + ".")
-    out.append("")
+    out = ["Distances: ‖w − w*‖ = dist_equilibrium (both players), ‖φ − φ*‖ = dist_generator, "
+           "‖θ − θ*‖ = dist_discriminator; final values are means over completed seeds. "
+           "\"10× closer\": the first logged iteration at which ‖w − w*‖ ≤ its step-0 value / 10"
+           + (f" (logged every {fmt_value(log_every)} iterations)" if log_every else "") + ".", ""]
     for ctx, settings in section.by_context():
-        out.append(f"**{section.context_label(ctx) or section.title}**")
+        out += [f"**{section.context_label(ctx) or section.title}**", ""]
+        rows = [_distances(section, s) for s in settings]
+        out += [_md_table(GAUSSIAN_HEADER, [r.cells for r in rows]), ""]
+        out += _gaussian_findings(rows)
         out.append("")
-        body, reached, grew, diverged, finals = [], [], [], [], []
-        any_curve = False
-        for s in settings:
-            done = [r for r in s.runs if r.status == "completed"]
-            curves = _runs_with_curves(s)
-            per_run = [reach_step(r) for r in curves]
-            starts = [p[0] for p in per_run if p[0] is not None]
-            steps = [p[1] for p in per_run if p[0] is not None]
-            ratios = [p[2] for p in per_run if p[2] is not None]
-            horizon = max((r.last_step() or 0 for r in curves), default=None)
-            f = {k: stat(r.final.get(k) for r in done)
-                 for k in ("dist_equilibrium", "dist_generator", "dist_discriminator")}
-            label = section.line_label(s)
-            any_curve = any_curve or bool(starts)
-            body.append([label, f"{len(done)}/{len(s.runs)}", _fs(f["dist_equilibrium"]),
-                         _fs(f["dist_generator"]), _fs(f["dist_discriminator"]),
-                         num(statistics.fmean(starts)) if starts else "—",
-                         _steps_text(steps, horizon),
-                         f"{max(ratios):.3g}×" if ratios else "—",
-                         "; ".join(run_label(r, s) + r.describe() for r in s.runs
-                                   if r.status != "completed") or "—"])
-            if f["dist_equilibrium"].n:
-                finals.append(f"{label} {num(f['dist_equilibrium'].mean)}")
-            if steps and all(x is not None for x in steps):
-                reached.append((statistics.fmean(steps), label))
-            if ratios and max(ratios) > FACTOR:
-                last = [finite(r.final.get("dist_equilibrium")) for r in curves]
-                grew.append(f"{label} (up to {max(ratios):.3g}× its start"
-                            + (f", final {num(statistics.fmean([x for x in last if x is not None]))}"
-                               if any(x is not None for x in last) else "") + ")")
-            diverged += [f"{label}, seed {fmt_value(r.seed)}, at iteration {r.diverged_at}"
-                         for r in s.runs if r.status == "diverged"]
-        out.append(_md_table(["method", "completed", "final ‖w − w*‖", "final ‖φ − φ*‖",
-                              "final ‖θ − θ*‖", "start ‖w − w*‖", "first iteration 10× closer",
-                              "max ‖w − w*‖ / start", "not completed"], body))
-        out.append("")
-        if finals:
-            out.append(f"- Final ‖w − w*‖: {', '.join(finals)}.")
-        if not any_curve:
-            out.append("- No logged distances (no metrics.jsonl with dist_equilibrium) to time.")
-        elif reached:
-            reached.sort()
-            best = reached[0]
-            others = [f"{lab} {it:.0f}" for it, lab in reached[1:]]
-            out.append(f"- Fastest to 10× closer than its start: **{best[1]}** (iteration "
-                       f"{best[0]:.0f}" + (f"; then {', '.join(others)}" if others else "") + ").")
-            missing = [section.line_label(s) for s in settings
-                       if section.line_label(s) not in {lab for _, lab in reached}]
-            if missing:
-                out.append(f"- Not 10× closer in every run: {', '.join(missing)}.")
-        else:
-            out.append("- No method got 10× closer than its start in every run.")
-        if any_curve:
-            out.append(f"- Grew more than 10× (left the equilibrium): {', '.join(grew)}." if grew
-                       else "- No method's distance grew more than 10× its start.")
-        out.append(f"- Diverged: {'; '.join(diverged)}." if diverged else "- No run diverged.")
-        out.append("")
+    return out
+
+
+def _distances(section: Section, s: Setting) -> _Distances:
+    done = [r for r in s.runs if r.status == "completed"]
+    curves = _runs_with_curves(s)
+    per_run = [reach_step(r) for r in curves]
+    starts = [p[0] for p in per_run if p[0] is not None]
+    steps = [p[1] for p in per_run if p[0] is not None]
+    ratios = [p[2] for p in per_run if p[2] is not None]
+    horizon = max((r.last_step() or 0 for r in curves), default=None)
+    f = {k: stat(r.final.get(k) for r in done)
+         for k in ("dist_equilibrium", "dist_generator", "dist_discriminator")}
+    label = section.line_label(s)
+    cells = [label, f"{len(done)}/{len(s.runs)}", _fs(f["dist_equilibrium"]),
+             _fs(f["dist_generator"]), _fs(f["dist_discriminator"]),
+             num(statistics.fmean(starts)) if starts else "—",
+             _steps_text(steps, horizon),
+             f"{max(ratios):.3g}×" if ratios else "—",
+             "; ".join(run_label(r, s) + r.describe() for r in s.runs
+                       if r.status != "completed") or "—"]
+    grew = None
+    if ratios and max(ratios) > FACTOR:
+        last = [finite(r.final.get("dist_equilibrium")) for r in curves]
+        grew = (f"{label} (up to {max(ratios):.3g}× its start"
+                + (f", final {num(statistics.fmean([x for x in last if x is not None]))}"
+                   if any(x is not None for x in last) else "") + ")")
+    return _Distances(
+        label=label, cells=cells, has_curve=bool(starts),
+        final=f"{label} {num(f['dist_equilibrium'].mean)}" if f["dist_equilibrium"].n else None,
+        reached=(statistics.fmean(steps) if steps and all(x is not None for x in steps)
+                 else None),
+        grew=grew,
+        diverged=[f"{label}, seed {fmt_value(r.seed)}, at iteration {r.diverged_at}"
+                  for r in s.runs if r.status == "diverged"])
+
+
+def _gaussian_findings(rows: list[_Distances]) -> list[str]:
+    """The bullet points under one context's table."""
+    out = []
+    finals = [r.final for r in rows if r.final is not None]
+    reached = sorted((r.reached, r.label) for r in rows if r.reached is not None)
+    grew = [r.grew for r in rows if r.grew is not None]
+    diverged = [d for r in rows for d in r.diverged]
+    any_curve = any(r.has_curve for r in rows)
+    if finals:
+        out.append(f"- Final ‖w − w*‖: {', '.join(finals)}.")
+    if not any_curve:
+        out.append("- No logged distances (no metrics.jsonl with dist_equilibrium) to time.")
+    elif reached:
+        best = reached[0]
+        others = [f"{lab} {it:.0f}" for it, lab in reached[1:]]
+        out.append(f"- Fastest to 10× closer than its start: **{best[1]}** (iteration "
+                   f"{best[0]:.0f}" + (f"; then {', '.join(others)}" if others else "") + ").")
+        missing = [r.label for r in rows if r.label not in {lab for _, lab in reached}]
+        if missing:
+            out.append(f"- Not 10× closer in every run: {', '.join(missing)}.")
+    else:
+        out.append("- No method got 10× closer than its start in every run.")
+    if any_curve:
+        out.append(f"- Grew more than 10× (left the equilibrium): {', '.join(grew)}." if grew
+                   else "- No method's distance grew more than 10× its start.")
+    out.append(f"- Diverged: {'; '.join(diverged)}." if diverged else "- No run diverged.")
     return out
 
 

@@ -158,8 +158,17 @@ def summary_md(name: str, source: Path, secs: list[Section], written: dict[str, 
 
 def build_report(source: Path, out_root: Path = Path("outputs/report"),
                  name: str | None = None) -> dict:
-    """Read every run under ``source`` and write the report to ``out_root/name``; returns
-    {"dir", "runs", "files": {name: path}, "skipped": {name: why}}."""
+    """Read every run under ``source`` and write the report (tables, figures, summary.md).
+
+    Args:
+        source: a folder of run directories, at any depth.
+        out_root: where reports go.
+        name: the report's name (None: ``source``'s folder name).
+
+    Returns:
+        {"dir": out_root/name, "runs": count, "sections", "files": {name: path},
+        "skipped": {figure: why}}. FileNotFoundError when ``source`` holds no run.
+    """
     source = Path(source)
     name = name or source.resolve().name
     out = Path(out_root) / name

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from gantrain.plots import pyplot
-from gantrain.report.collect import Section, Setting, finite, fmt_value
+from gantrain.report.collect import Section, Setting
 from gantrain.report.figures import LINESTYLES, _align, _legend, _save, color, line_styles
+from gantrain.report.values import finite, fmt_value
 
 IS_KEY = "inception_score"
 LOSS_KEYS = (("loss_d", "discriminator loss"), ("loss_g", "generator loss"))

@@ -178,14 +178,14 @@ def test_resumed_two_process_run_equals_uninterrupted_and_one_process(ddp_runs, 
 
 def test_world_size_must_divide_the_global_batch(tmp_path):
     from gantrain.config import ConfigError
-    from gantrain.train import _check_distributed
+    from gantrain.train import check_distributed
 
     with pytest.raises(ConfigError, match="batch_size=6 is invalid with 4 processes"):
-        _check_distributed(make_cfg(*MLP, "batch_size=6"), 4)
+        check_distributed(make_cfg(*MLP, "batch_size=6"), 4)
     with pytest.raises(ConfigError, match="half-batch"):
-        _check_distributed(make_cfg(*MLP, "batch_size=4", "method=jare",
+        check_distributed(make_cfg(*MLP, "batch_size=4", "method=jare",
                                     "method.regularizer_estimate=unbiased"), 4)
-    assert _check_distributed(make_cfg(*MLP, "batch_size=8"), 4) is False
+    assert check_distributed(make_cfg(*MLP, "batch_size=8"), 4) is False
 
 
 def test_shard_rows_are_contiguous_slices_of_each_part():
