@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 
 from gantrain.report.collect import Run, Section, Setting, finite, fmt_value
-from gantrain.report.tables import Stat, _md_table, num, run_label, spectrum_numbers, stat
+from gantrain.report.tables import Stat, md_table, num, run_label, spectrum_numbers, stat
 
 FACTOR = 10.0
 
@@ -81,7 +81,7 @@ def gaussian_checks(section: Section) -> list[str]:
                                if any(x is not None for x in last) else "") + ")")
             diverged += [f"{label}, seed {fmt_value(r.seed)}, at iteration {r.diverged_at}"
                          for r in s.runs if r.status == "diverged"]
-        out.append(_md_table(["method", "completed", "final ‖w − w*‖", "final ‖φ − φ*‖",
+        out.append(md_table(["method", "completed", "final ‖w − w*‖", "final ‖φ − φ*‖",
                               "final ‖θ − θ*‖", "start ‖w − w*‖", "first iteration 10× closer",
                               "max ‖w − w*‖ / start", "not completed"], body))
         out.append("")
@@ -137,7 +137,7 @@ def mog_checks(section: Section) -> list[str]:
                      str(max((r.last_step() or 0 for r in s.runs), default=0))])
         if f["modes_covered"].n:
             best.append((f["modes_covered"].mean, f["high_quality_fraction"].mean or 0.0, label))
-    out.append(_md_table(["setting", "completed", "modes covered", "high-quality fraction",
+    out.append(md_table(["setting", "completed", "modes covered", "high-quality fraction",
                           "mode KL", "last iteration"], body))
     out.append("")
     if best and max(best)[0] == 0:
@@ -164,7 +164,7 @@ def image_checks(section: Section) -> list[str]:
                           if x)
         body.append([label, f"{len(done)}/{len(s.runs)}", _fs(f["inception_score"]),
                      _fs(f["fid"])])
-    out.append(_md_table(["setting", "completed", "Inception score", "FID"], body))
+    out.append(md_table(["setting", "completed", "Inception score", "FID"], body))
     out.append("")
     for reason in sorted(reasons):
         out.append(f"- Scores missing: {reason}")

@@ -107,7 +107,8 @@ def _cell(s: Setting, key: str) -> str:
     return method_label(s.method) if key == "method.name" else fmt_value(s.values[key])
 
 
-def _md_table(header: list[str], body: list[list[str]]) -> str:
+def md_table(header: list[str], body: list[list[str]]) -> str:
+    """A Markdown table: a header row, a separator and one row per body list (cells escaped)."""
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
     return "\n".join(lines)
@@ -132,7 +133,7 @@ def train_table_md(section: Section) -> str:
         cells += [fmt_stat(row.stats[k], row.completed) for k in keys + list(RUN_STATS)]
         cells.append("; ".join(row.notes) or "")
         body.append(cells)
-    return _md_table(header, body)
+    return md_table(header, body)
 
 
 # --- spectra (gantrain-analyze runs) -----------------------------------------------------------
@@ -186,7 +187,7 @@ def spectrum_table_md(section: Section) -> str:
             cells += ["—" if "stable" not in sp else ("yes" if sp["stable"] else "no"),
                       r.describe()]
             body.append(cells)
-    return _md_table(header, body)
+    return md_table(header, body)
 
 
 def markdown(secs: list[Section], name: str, source: str) -> str:

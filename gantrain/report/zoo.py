@@ -29,7 +29,7 @@ import numpy as np
 
 from gantrain.report.checks import reach_step
 from gantrain.report.collect import Run, collect, finite, fmt_value, method_label, natural_key
-from gantrain.report.tables import Stat, _md_table, fmt_stat, num, stat
+from gantrain.report.tables import Stat, md_table, fmt_stat, num, stat
 
 # Rules whose update has no γ (the phase diagram then needs one γ column). A rule class may say so
 # itself with a boolean ``uses_gamma`` attribute, which wins over this list.
@@ -696,7 +696,7 @@ def build_report(source: Path, out: Path) -> dict:
                 if with_phase and (c.method, game.mu) in phases else None
             body.append(cell_row(c, kind, with_phase, ph))
             csv_rows.append(csv_row(game, c, ph))
-        md += [_md_table(header(kind, with_phase), body), ""]
+        md += [md_table(header(kind, with_phase), body), ""]
         if with_phase:
             md += [phase_note(phases, game.mu, zoo_gamma), ""]
     md += ["## Figures", ""]
