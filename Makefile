@@ -119,6 +119,7 @@ table1:  ## JARE Table 1: CIFAR-10 settings A-F x GAN/SN-GAN/ConOpt/JARE x seeds
 # each); then one report. Finished runs are kept: a rerun after adding a rule trains only that
 # rule. SWEEP_ARGS adds gantrain overrides to every training run, ZOO_PHASE_ARGS gantrain-analyze
 # overrides to the diagrams, ZOO_ARGS options of `zoo run` (e.g. --parts dirac,phase --seeds 0).
+# The plan itself (games, seeds, gamma, phase grid, and the QUICK=1 form) is gantrain/conf/zoo.yaml.
 ZOO_JOBS       ?= 2
 ZOO_PHASE_ARGS ?=
 ZOO_ARGS       ?=

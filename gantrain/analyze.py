@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from gantrain.cli import CONFIG_DIR, _drop_if_only_hydra_files, preflight
+from gantrain.cli import CONFIG_DIR, drop_if_only_hydra_files, preflight
 from gantrain.errors import ConfigError
 
 
@@ -159,7 +159,7 @@ def _main(cfg: DictConfig) -> None:
         else:
             run_analysis(cfg, out_dir)
     except ConfigError as e:
-        _drop_if_only_hydra_files(out_dir)
+        drop_if_only_hydra_files(out_dir)
         print(f"gantrain-analyze: error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -2,6 +2,7 @@
 only ``gantrain.errors``, so schemas anywhere may use it without import cycles)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gantrain.errors import ConfigError
@@ -34,3 +35,18 @@ def positive_int(key: str, value: Any) -> None:
     """Refuse anything but an integer >= 1 (an integral float counts: 2.0)."""
     check(isinstance(value, (int, float)) and not isinstance(value, bool) and int(value) == value
           and value >= 1, key, value, "must be an integer >= 1")
+
+
+def check_finite(tree: Any, key: str = "") -> None:
+    """Refuse NaN and ±inf anywhere in a plain config tree (dicts, lists, numbers): every float
+    key, including ones added later, without a list of keys to keep up to date. Hydra reads
+    ``inf``, ``nan`` and an overflowing ``1e400`` on the command line as floats, and range checks
+    such as ``x > 0`` let +inf through (and NaN compares false, with a misleading message)."""
+    if isinstance(tree, float):
+        check(math.isfinite(tree), key, tree, "must be a finite number")
+    elif isinstance(tree, dict):
+        for k, v in tree.items():
+            check_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(tree, (list, tuple)):
+        for i, v in enumerate(tree):
+            check_finite(v, f"{key}[{i}]")

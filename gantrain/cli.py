@@ -108,7 +108,6 @@ def check_command_line(config_name: str, check: Callable[[DictConfig], None], ar
     return None
 
 
-_preflight = check_command_line   # the old name (gantrain.report.zoo); removed once it switches
 
 
 def _left_to_hydra(args: Any) -> bool:
@@ -171,7 +170,8 @@ def _override_key(text: str) -> str | None:
         return None
 
 
-def _explain(e: HydraException, h: hydra_private.Composer, name: str, overrides: list[str], mode: RunMode) -> str:
+def _explain(e: HydraException, h: hydra_private.Composer, name: str, overrides: list[str],
+             mode: RunMode) -> str:
     """Hydra's composition error as one line naming the bad override and what is allowed."""
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
@@ -272,7 +272,6 @@ def drop_if_only_hydra_files(run_dir: Path) -> None:
             pass
 
 
-_drop_if_only_hydra_files = drop_if_only_hydra_files   # the old name (gantrain.analyze)
 
 
 def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
@@ -295,8 +294,8 @@ def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    from gantrain.world import env_world
     from gantrain.train import train
+    from gantrain.world import env_world
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)

@@ -33,7 +33,6 @@ from torch import nn
 
 from gantrain.world import env_world
 
-
 # SyncBatchNorm needs the differentiable all-reduce (its backward is again an all-reduce); the
 # suggested replacement, _functional_collectives.all_reduce, has no autograd.
 warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_reduce is deprecated")

@@ -155,7 +155,8 @@ class Trainer:
         if not math.isfinite(pnorm):
             return f"parameter norm is {pnorm}"
         if pnorm > self.cfg.divergence.max_param_norm:
-            return f"parameter norm {pnorm:.3g} > divergence.max_param_norm={self.cfg.divergence.max_param_norm:g}"
+            limit = self.cfg.divergence.max_param_norm
+            return f"parameter norm {pnorm:.3g} > divergence.max_param_norm={limit:g}"
         return None
 
     def _summary(self, status: str, step: int, wall: float, final: dict, **extra) -> dict:

@@ -553,7 +553,8 @@ def test_spectrum_is_logged_during_training(tmp_path, method):
             "checkpoint_every=40"]
     train(make_cfg(*base, "analysis.every=10"), tmp_path / "a")
     train(make_cfg(*base), tmp_path / "b")
-    recs = {r["step"]: r for r in map(json.loads, (tmp_path / "a" / "metrics.jsonl").read_text().splitlines())}
+    lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    recs = {r["step"]: r for r in map(json.loads, lines)}
     assert sorted(recs) == [0, 10, 20, 30, 40]
     for step in (0, 10, 20, 30, 40):
         r = recs[step]

@@ -22,8 +22,9 @@ from gantrain.analysis.conditions import flow_reversal
 from gantrain.games.gaussian import GaussianGame
 from gantrain.rules import build_rule
 
-MU, SIGMA, ORDER = 1.0, 0.5, 40
-THETAS = (0.8, 1.5, 3.0)
+SETTINGS = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "appc.yaml")
+MU, SIGMA, ORDER = float(SETTINGS.mu), float(SETTINGS.sigma), int(SETTINGS.quadrature_order)
+THETAS = tuple(float(t) for t in SETTINGS.thetas)
 
 
 def build(phi: float, theta: float) -> GaussianGame:
@@ -67,11 +68,10 @@ def table(thetas=THETAS) -> list[dict]:
     rows = []
     for theta in thetas:
         phi, t2 = app_c_point(theta)
-        c = 1 / t2
-        cases = {"simgd": ("simgd", 0.0), "conopt, γ = ½/t²": ("conopt", 0.5 * c),
-                 "conopt, γ = 2/t²": ("conopt", 2 * c), "gradnorm, γ = 1": ("gradnorm", 1.0),
-                 "jare, γ = 2/t²": ("jare", 2 * c), "jare, γ = 100/t²": ("jare", 100 * c)}
-        rows.append({"theta": theta, "phi": phi, "t2": t2, "gamma_threshold": c,
+        threshold = 1 / t2
+        cases = {k: (case.method, float(case.gamma_t2) * threshold if "gamma_t2" in case
+                     else float(case.gamma)) for k, case in SETTINGS.cases.items()}
+        rows.append({"theta": theta, "phi": phi, "t2": t2, "gamma_threshold": threshold,
                      "flow_cos_g": {k: cos_g(m, g, phi, theta) for k, (m, g) in cases.items()}})
     return rows
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 LossPair = tuple[torch.Tensor, torch.Tensor]
 

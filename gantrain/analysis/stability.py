@@ -90,36 +90,3 @@ def alternating_max_stable_step(jacobian: np.ndarray, n_g: int, h_hi: float = 10
     """Largest h under which the alternating map is stable."""
     return scan_max_stable_step(
         lambda h: np.abs(alternating_multipliers(jacobian, n_g, h, **kw)).max(), h_hi)
-
-
-def two_point_multipliers(method: str, jacobian: np.ndarray, h: float) -> np.ndarray:
-    """Eigenvalues of the SGD map of a two-point rule linearized at a rest point, J the Jacobian
-    of the plain (SimGD) field −v: extragradient I + hJ + h²J² (w ↦ w + hF(w + hF(w))), and
-    optimistic's map of the pair (w_k, w_{k−1}), [[I + 2hJ, −hJ], [I, 0]] (docs/methods.md §8)."""
-    n = jacobian.shape[0]
-    eye = np.eye(n)
-    if method == "extragradient":
-        return np.linalg.eigvals(eye + h * jacobian + h * h * jacobian @ jacobian)
-    if method == "optimistic":
-        top = np.hstack([eye + 2 * h * jacobian, -h * jacobian])
-        bottom = np.hstack([eye, np.zeros((n, n))])
-        return np.linalg.eigvals(np.vstack([top, bottom]))
-    raise ValueError(f"method={method!r} is not a two-point rule; allowed: extragradient, optimistic")
-
-
-def two_point_multipliers_of_eigenvalues(method: str, eigenvalues, h: float) -> np.ndarray:
-    """The same multipliers from J's eigenvalues λ alone (both maps are polynomials in J):
-    1 + hλ + h²λ², or the roots of μ² − (1 + 2hλ)μ + hλ = 0. For a top-k spectrum of a large J."""
-    lam = _ev(eigenvalues)
-    if method == "extragradient":
-        return 1 + h * lam + (h * lam) ** 2
-    if method == "optimistic":
-        b, c = 1 + 2 * h * lam, h * lam
-        d = np.sqrt(b * b - 4 * c + 0j)
-        return np.concatenate([(b + d) / 2, (b - d) / 2])
-    raise ValueError(f"method={method!r} is not a two-point rule; allowed: extragradient, optimistic")
-
-
-def two_point_max_stable_step(method: str, jacobian: np.ndarray, h_hi: float = 10.0) -> float:
-    return scan_max_stable_step(
-        lambda h: np.abs(two_point_multipliers(method, jacobian, h)).max(), h_hi)

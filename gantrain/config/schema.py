@@ -12,9 +12,9 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gantrain.checks import check, one_of
+from gantrain.checks import check, check_finite, one_of
 from gantrain.config.precision import check_engine
-from gantrain.errors import ConfigError, check_finite, first_line
+from gantrain.errors import ConfigError, first_line
 from gantrain.games import DATASETS
 from gantrain.losses import LOSSES
 from gantrain.metrics.defaults import ImageEvalSchema

@@ -22,23 +22,14 @@ from torch.func import functional_call, grad, jvp, vjp
 
 from gantrain.errors import ConfigError
 from gantrain.losses import gan_losses
+from gantrain.rules import RULES
 
 Params = dict[str, torch.Tensor]
 
-SIMULTANEOUS = {   # rule → (penalty on the generator, penalty on the discriminator)
-    "simgd": ("none", "none"), "conopt": ("full", "full"), "jare": ("cross", "cross"),
-    "conopt_g": ("full", "none"), "conopt_d": ("none", "full"),
-    "jare_g": ("cross", "none"), "jare_d": ("none", "cross"), "gradnorm": ("full", "full"),
-}
-COVERED = (*SIMULTANEOUS, "sga", "r1", "r2")
+# every rule whose class says how the ensemble expresses it (``UpdateRule.ensemble``)
+COVERED = tuple(name for name, cls in RULES.items() if cls.ensemble)
 ESTIMATES = ("same_batch", "unbiased")   # not variance_corrected: per-sample gradient stacks
-NOT_COVERED = {
-    "cgd": "its conjugate-gradient solve stops on a data-dependent residual, which does not "
-           "vectorise",
-    "altgd": "it steps the players in turn, each on a fresh batch, through the optimizers",
-    "extragradient": "it steps through the optimizers twice per step",
-    "optimistic": "its previous-gradient state is not stacked",
-}
+NOT_COVERED = {name: cls.ensemble_refusal for name, cls in RULES.items() if not cls.ensemble}
 
 
 def check_covered(method: str) -> None:
@@ -278,10 +269,12 @@ def build_direction(method_cfg, players: Players) -> Callable:
         raise ConfigError(f"method.regularizer_estimate={estimate} is invalid with launcher=ensemble: "
                           f"allowed: {', '.join(ESTIMATES)}")
     halves = estimate == "unbiased"
-    if name in SIMULTANEOUS:
-        pg, pd = SIMULTANEOUS[name]
-        return simultaneous(players, pg, pd, halves and name != "simgd", plain=name != "gradnorm")
-    if name == "sga":
+    rule = RULES[name]
+    if rule.ensemble in ("simultaneous", "surrogate"):
+        pg, pd = rule.penalize_generator, rule.penalize_discriminator
+        penalized = "none" != pg or "none" != pd
+        return simultaneous(players, pg, pd, halves and penalized, plain=rule.ensemble == "simultaneous")
+    if rule.ensemble == "symplectic":
         return sga(players, halves, bool(method_cfg.get("align", False)),
                    float(method_cfg.get("align_eps", 0.1)))
-    return gradient_penalty(players, "real" if name == "r1" else "fake")
+    return gradient_penalty(players, rule.on)

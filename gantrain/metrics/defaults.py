@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from gantrain.errors import _check
+from gantrain.checks import check
 
 # --- Inception network ----------------------------------------------------------------------
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -83,24 +83,24 @@ class ImageEvalSchema:
     fid: bool = True                 # false: Inception score only (no FID, no reference images)
 
     def __post_init__(self):
-        _check(self.name in PROTOCOLS, "eval.name", self.name,
+        check(self.name in PROTOCOLS, "eval.name", self.name,
                f"allowed: {', '.join(PROTOCOLS)} (eval=<name> selects one)")
-        _check(self.num_samples >= 1, "eval.num_samples", self.num_samples, "must be >= 1")
-        _check(self.std_multiple > 0, "eval.std_multiple", self.std_multiple, "must be > 0")
-        _check(0 <= self.mode_min_share <= 1, "eval.mode_min_share", self.mode_min_share,
+        check(self.num_samples >= 1, "eval.num_samples", self.num_samples, "must be >= 1")
+        check(self.std_multiple > 0, "eval.std_multiple", self.std_multiple, "must be > 0")
+        check(0 <= self.mode_min_share <= 1, "eval.mode_min_share", self.mode_min_share,
                "must be in [0, 1]")
-        _check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0: off)")
-        _check(self.fid_num_samples is None or 2 <= self.fid_num_samples <= self.num_samples,
+        check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0: off)")
+        check(self.fid_num_samples is None or 2 <= self.fid_num_samples <= self.num_samples,
                "eval.fid_num_samples", self.fid_num_samples,
                "must be null or in [2, eval.num_samples]")
-        _check(self.reference_num_images is None or self.reference_num_images >= 2,
+        check(self.reference_num_images is None or self.reference_num_images >= 2,
                "eval.reference_num_images", self.reference_num_images, "must be null or >= 2")
-        _check(self.batch_size >= 1, "eval.batch_size", self.batch_size, "must be >= 1")
-        _check(self.splits >= 1, "eval.splits", self.splits, "must be >= 1")
-        _check(self.splits <= self.num_samples, "eval.splits", self.splits,
+        check(self.batch_size >= 1, "eval.batch_size", self.batch_size, "must be >= 1")
+        check(self.splits >= 1, "eval.splits", self.splits, "must be >= 1")
+        check(self.splits <= self.num_samples, "eval.splits", self.splits,
                f"must be <= eval.num_samples={self.num_samples}")
         # Refuse a biased FID before any work, not at the first evaluation.
         fid_n = self.fid_num_samples or self.num_samples
-        _check(self.every == 0 or not self.fid or self.force_fid or fid_n >= MIN_FID_SAMPLES,
+        check(self.every == 0 or not self.fid or self.force_fid or fid_n >= MIN_FID_SAMPLES,
                "eval.fid_num_samples" if self.fid_num_samples else "eval.num_samples", fid_n,
                f"FID needs at least {MIN_FID_SAMPLES} samples (eval.force_fid=true allows fewer)")

@@ -20,8 +20,13 @@ import torch
 from gantrain.config.schema import ConfigError
 from gantrain.metrics import defaults as D
 from gantrain.metrics.fid import feature_stats, fid_from_stats
-from gantrain.metrics.inception import (InceptionFeatures, missing_weights_message,
-                                        weights_available, weights_path, weights_sha256)
+from gantrain.metrics.inception import (
+    InceptionFeatures,
+    missing_weights_message,
+    weights_available,
+    weights_path,
+    weights_sha256,
+)
 from gantrain.metrics.inception_score import inception_score
 from gantrain.metrics.reference import reference_key, reference_stats, resolve_cache_dir
 

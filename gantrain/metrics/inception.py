@@ -14,8 +14,13 @@ from typing import Iterable, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pytorch_fid.inception import (FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2,
-                                   _inception_v3)
+from pytorch_fid.inception import (
+    FIDInceptionA,
+    FIDInceptionC,
+    FIDInceptionE_1,
+    FIDInceptionE_2,
+    _inception_v3,
+)
 from torch import nn
 
 from gantrain.metrics import defaults as D

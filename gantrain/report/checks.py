@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gantrain.report.collect import Section, Setting
 from gantrain.report.runs import Run
-from gantrain.report.tables import Stat, _md_table, num, run_label, spectrum_numbers, stat
+from gantrain.report.tables import Stat, md_table, num, run_label, spectrum_numbers, stat
 from gantrain.report.values import finite, fmt_value
 
 FACTOR = 10.0
@@ -76,7 +76,7 @@ def gaussian_checks(section: Section) -> list[str]:
     for ctx, settings in section.by_context():
         out += [f"**{section.context_label(ctx) or section.title}**", ""]
         rows = [_distances(section, s) for s in settings]
-        out += [_md_table(GAUSSIAN_HEADER, [r.cells for r in rows]), ""]
+        out += [md_table(GAUSSIAN_HEADER, [r.cells for r in rows]), ""]
         out += _gaussian_findings(rows)
         out.append("")
     return out
@@ -173,7 +173,7 @@ def mog_checks(section: Section) -> list[str]:
                      str(max((r.last_step() or 0 for r in s.runs), default=0))])
         if f["modes_covered"].n:
             best.append((f["modes_covered"].mean, f["high_quality_fraction"].mean or 0.0, label))
-    out.append(_md_table(["setting", "completed", "modes covered", "high-quality fraction",
+    out.append(md_table(["setting", "completed", "modes covered", "high-quality fraction",
                           "mode KL", "last iteration"], body))
     out.append("")
     if best and max(best)[0] == 0:
@@ -200,7 +200,7 @@ def image_checks(section: Section) -> list[str]:
                           if x)
         body.append([label, f"{len(done)}/{len(s.runs)}", _fs(f["inception_score"]),
                      _fs(f["fid"])])
-    out.append(_md_table(["setting", "completed", "Inception score", "FID"], body))
+    out.append(md_table(["setting", "completed", "Inception score", "FID"], body))
     out.append("")
     for reason in sorted(reasons):
         out.append(f"- Scores missing: {reason}")

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from gantrain.report.runs import MARKERS, SKIP_DIRS, Run, collect, find_run_dirs, is_run_dir, load_run
-from gantrain.report.values import (finite, flatten, fmt_value, freeze, natural_key,
-                                    value_sort_key)
+from gantrain.report.values import finite, flatten, fmt_value, freeze, natural_key, value_sort_key
 
 # Names other modules import from here (the runs and values moved out of this module).
 __all__ = ["MARKERS", "SKIP_DIRS", "Run", "collect", "find_run_dirs", "is_run_dir", "load_run",

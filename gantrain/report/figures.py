@@ -22,7 +22,7 @@ def color(method: str) -> str:
     return method_color(method, "0.35")
 
 
-def _save(plt, fig, path: Path, title: str, legend_rows: int = 0) -> Path:
+def save_figure(plt, fig, path: Path, title: str, legend_rows: int = 0) -> Path:
     import textwrap
 
     width = max(30, int(fig.get_figwidth() * 11))     # characters of an 11 pt title that fit
@@ -49,7 +49,7 @@ def line_styles(section: Section) -> dict[int, str]:
     return out
 
 
-def _align(series: list[tuple[np.ndarray, np.ndarray]]):
+def align_series(series: list[tuple[np.ndarray, np.ndarray]]):
     """(steps, table): every step any run logged, and one row per run (NaN where it has no value);
     None when no run logged anything."""
     series = [(s, v) for s, v in series if len(s)]
@@ -64,7 +64,7 @@ def _align(series: list[tuple[np.ndarray, np.ndarray]]):
 
 def aggregate(series: list[tuple[np.ndarray, np.ndarray]]):
     """Mean, min and max over runs at every step any of them logged (each run where it has a value)."""
-    aligned = _align(series)
+    aligned = align_series(series)
     if aligned is None:
         return None
     steps, table = aligned
@@ -73,7 +73,7 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]]):
     return steps, mean, lo, hi, len(series)
 
 
-def _legend(fig, handles: dict, extra: list = ()) -> int:
+def add_legend(fig, handles: dict, extra: list = ()) -> int:
     items = list(handles.items()) + list(extra)
     if not items:
         return 0
@@ -165,10 +165,10 @@ def curve_grid(section: Section, rows: list[tuple[str, str]], path: Path, title:
     if diverged:
         extra.append(("diverged (last finite value)", Line2D([], [], marker="X", ms=9, color="0.5",
                                                              mec="k", ls="none")))
-    n_legend = _legend(fig, handles, extra)
+    n_legend = add_legend(fig, handles, extra)
     if several:
         title += "\nlines: mean over seeds; bands: min–max over seeds"
-    return _save(plt, fig, path, title, n_legend)
+    return save_figure(plt, fig, path, title, n_legend)
 
 
 def dynamics(section: Section, path: Path) -> Path | None:
@@ -250,7 +250,7 @@ def samples(section: Section, path: Path, max_cols: int = 8, max_rows: int = 24)
                 ax.set_title(f"iteration {step}", fontsize=10)
             if j == 0:
                 ax.set_ylabel(_row_label(section, s, r), fontsize=9, color=c)
-    return _save(plt, fig, path, "Mixture of Gaussians: generated samples (scatter over their KDE; "
+    return save_figure(plt, fig, path, "Mixture of Gaussians: generated samples (scatter over their KDE; "
                                  "× = true modes)")
 
 
@@ -285,7 +285,7 @@ def image_samples(section: Section, path: Path, max_panels: int = 32, label: str
                      + ("" if r.status == "completed" else f" ({r.describe()})"))
         ax.set_title("\n".join(title), fontsize=9, color=color(s.method))
     title = f"{section.dataset}: last sample grid of each run"
-    return _save(plt, fig, path, f"{label}. {title}" if label else title)
+    return save_figure(plt, fig, path, f"{label}. {title}" if label else title)
 
 
 def spectra(section: Section, path: Path, max_panels: int = 64) -> Path | None:
@@ -338,5 +338,5 @@ def spectra(section: Section, path: Path, max_panels: int = 64) -> Path | None:
     if theorem_shown:
         first = np.argwhere(used)[0]
         axes[first[0]][first[1]].legend(fontsize=8, loc="best")
-    return _save(plt, fig, path, "Eigenvalues of the update field's Jacobian "
+    return save_figure(plt, fig, path, "Eigenvalues of the update field's Jacobian "
                                  "(stable: all in the left half-plane)")

@@ -14,7 +14,7 @@ import numpy as np
 
 from gantrain.plots import pyplot
 from gantrain.report.collect import Section, Setting
-from gantrain.report.figures import LINESTYLES, _align, _legend, _save, color, line_styles
+from gantrain.report.figures import LINESTYLES, add_legend, align_series, color, line_styles, save_figure
 from gantrain.report.values import finite, fmt_value
 
 IS_KEY = "inception_score"
@@ -24,7 +24,7 @@ LOSS_KEYS = (("loss_d", "discriminator loss"), ("loss_g", "generator loss"))
 def seed_band(series: list[tuple[np.ndarray, np.ndarray]]):
     """(steps, mean, std, count) over runs at every step any of them logged: the mean of the runs
     with a value there, their sample standard deviation (n − 1; NaN under two values)."""
-    aligned = _align(series)
+    aligned = align_series(series)
     if aligned is None:
         return None
     steps, table = aligned
@@ -127,9 +127,9 @@ def inception_curves(section: Section, path: Path, label: str = "") -> Path | No
         ax.grid(alpha=0.3)
     for row in axes:
         row[0].set_ylabel("Inception score")
-    n_legend = _legend(fig, handles)
+    n_legend = add_legend(fig, handles)
     text = f"{section.dataset}: Inception score over iterations{_protocol_text(section)}"
-    out = _save(plt, fig, path, _title(label, text, several), n_legend)
+    out = save_figure(plt, fig, path, _title(label, text, several), n_legend)
     data = {"metric": IS_KEY, "label": label, "panels": [
         {"title": p["title"], "lines": _json_lines(p["lines"])} for p in panels]}
     Path(path).with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
@@ -196,9 +196,9 @@ def loss_curves(section: Section, path: Path, label: str = "") -> Path | None:
             if i == nrow - 1:
                 ax.set_xlabel("iteration")
             ax.grid(alpha=0.3)
-    n_legend = _legend(fig, handles)
+    n_legend = add_legend(fig, handles)
     text = f"{section.dataset}: discriminator and generator loss over iterations"
-    out = _save(plt, fig, path, _title(label, text, several), n_legend)
+    out = save_figure(plt, fig, path, _title(label, text, several), n_legend)
     data = {"metrics": [k for k, _ in keys], "label": label, "rows": [
         {"title": row["title"], "panels": [{"metric": k, "lines": _json_lines(cell)}
                                            for (k, _), cell in zip(keys, row["cells"])]}

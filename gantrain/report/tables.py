@@ -10,8 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from gantrain.report.collect import (Run, Section, Setting, finite, fmt_value, method_label,
-                                     order_keys, pretty_key)
+from gantrain.report.collect import (
+    Run,
+    Section,
+    Setting,
+    finite,
+    fmt_value,
+    method_label,
+    order_keys,
+    pretty_key,
+)
 
 # Final metrics tabulated when a run of the section has them, in this order.
 CANDIDATE_METRICS = ("dist_equilibrium", "dist_generator", "dist_discriminator",
@@ -107,8 +115,10 @@ def _cell(s: Setting, key: str) -> str:
     return method_label(s.method) if key == "method.name" else fmt_value(s.values[key])
 
 
-def _md_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+def md_table(header: list[str], body: list[list[str]]) -> str:
+    """A Markdown table: a header row, a separator and one row per body list (cells escaped)."""
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
     return "\n".join(lines)
 
@@ -122,7 +132,8 @@ def _fixed_line(section: Section) -> str:
 
 def train_table_md(section: Section) -> str:
     keys = metric_keys(section)
-    header = [header_name(k) for k in section.varying] + ["runs", "completed", "diverged", "failed"] + keys + [
+    header = [header_name(k) for k in section.varying] + ["runs", "completed", "diverged", "failed"] \
+        + keys + [
         "steps_done", "wall time (s)", "not completed"]
     body = []
     for row in rows(section):
@@ -132,7 +143,7 @@ def train_table_md(section: Section) -> str:
         cells += [fmt_stat(row.stats[k], row.completed) for k in keys + list(RUN_STATS)]
         cells.append("; ".join(row.notes) or "")
         body.append(cells)
-    return _md_table(header, body)
+    return md_table(header, body)
 
 
 # --- spectra (gantrain-analyze runs) -----------------------------------------------------------
@@ -173,7 +184,8 @@ SPECTRUM_COLUMNS = (("max_re", "max Re λ"), ("max_abs", "max |λ|"), ("lr", "lr
 
 
 def spectrum_table_md(section: Section) -> str:
-    header = [header_name(k) for k in section.varying] + ["seed", "point"] + [h for _, h in SPECTRUM_COLUMNS] + ["stable at lr",
+    header = [header_name(k) for k in section.varying] + ["seed", "point"] \
+        + [h for _, h in SPECTRUM_COLUMNS] + ["stable at lr",
                                                                                       "status"]
     body = []
     for s in section.settings:
@@ -186,7 +198,7 @@ def spectrum_table_md(section: Section) -> str:
             cells += ["—" if "stable" not in sp else ("yes" if sp["stable"] else "no"),
                       r.describe()]
             body.append(cells)
-    return _md_table(header, body)
+    return md_table(header, body)
 
 
 def markdown(secs: list[Section], name: str, source: str) -> str:
@@ -250,7 +262,8 @@ def write_spectra_csv(secs: list[Section], path: Path) -> Path | None:
     if not spec:
         return None
     keys = order_keys({k for s in spec for k in s.varying})
-    header = ["dataset"] + [header_name(k) for k in keys] + ["seed", "point", "run"] + [k for k, _ in SPECTRUM_COLUMNS] + [
+    header = ["dataset"] + [header_name(k) for k in keys] + ["seed", "point", "run"] \
+        + [k for k, _ in SPECTRUM_COLUMNS] + [
         "stable", "status"]
     with Path(path).open("w", newline="") as f:
         w = csv.writer(f)

@@ -30,6 +30,8 @@ BUILTIN = {
     "cgd": "gantrain.rules.cgd:CGD",
 }
 RULES = Registry("method", "gantrain.rules", BUILTIN)
+# The plain rule every other is compared with (listed first in reports; step-time ratios to it).
+BASELINE = "simgd"
 
 
 def build_rule(name: str, gamma: Any, options: Mapping[str, Any]):
@@ -55,6 +57,7 @@ def plain_rule():
     return SimGD()
 
 
-from gantrain.rules.base import Direction, SimultaneousRule, UpdateRule  # noqa: E402
+from gantrain.rules.base import Direction, UpdateRule  # noqa: E402
+from gantrain.rules.simultaneous import SimultaneousRule  # noqa: E402
 
 __all__ = ["BUILTIN", "RULES", "Direction", "SimultaneousRule", "UpdateRule", "build_rule", "plain_rule"]

@@ -32,6 +32,7 @@ class AltGD(UpdateRule):
     Options = AltGDOptions
     uses_gamma = False
     color = "tab:cyan"
+    ensemble_refusal = "it steps the players in turn, each on a fresh batch, through the optimizers"
     map_of = SimGD   # its field is SimGD's; its alternating multipliers are another matter
 
     def __init__(self, gamma: float = 0.0, **options):

@@ -106,6 +106,11 @@ class UpdateRule:
     plain_field: ClassVar[bool] = False        # its field is the plain simultaneous gradient v itself
     consensus_bound: ClassVar[bool] = False   # ConOpt's Theorem 2 eq. (30) bound applies
     positive_gamma: ClassVar[str] = ""   # why the rule needs γ > 0 (empty: γ = 0 is allowed)
+    # How launcher=ensemble (gantrain.ensemble.functional) expresses the rule: "simultaneous"
+    # (v plus its penalties), "surrogate" (its penalties alone), "symplectic", "penalty" (R1/R2 on
+    # ``on``); empty: it cannot, and ``ensemble_refusal`` says why.
+    ensemble: ClassVar[str] = ""
+    ensemble_refusal: ClassVar[str] = "it has no vmapped form in gantrain.ensemble"
 
     reduce = staticmethod(identity)
 
@@ -331,8 +336,3 @@ def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: torch.optim.O
     for p, u in zip(params, direction):
         p.grad = u.detach()
     opt.step()
-
-
-# SimultaneousRule lives in its own module; importable from here as before (the package's
-# __init__ imports this module first, so the import below always finds the names above).
-from gantrain.rules.simultaneous import SimultaneousRule  # noqa: E402, F401

@@ -69,6 +69,8 @@ class CGD(FieldRule):
     second_order = True
     field_follows_step = True
     color = "black"
+    ensemble_refusal = ("its conjugate-gradient solve stops on a data-dependent residual, which "
+                        "does not vectorise")
 
     def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)

@@ -1,5 +1,5 @@
 """`conopt`: consensus optimization: both players get γ∇R, R = ½‖v‖² (Mescheder et al. 2017)."""
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class ConOpt(SimultaneousRule):

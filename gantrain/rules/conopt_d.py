@@ -7,7 +7,7 @@ update gets the gradient of ½(‖g_φ‖² + ‖g_θ‖²). The released codes 
 LMescheder/TheNumericsOfGANs and weilinie/JARE) give it only the gradient of ½‖g_φ‖², which is
 `jare_d`. Both are available (docs/methods.md §2.2).
 """
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class ConOptD(SimultaneousRule):

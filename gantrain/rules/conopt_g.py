@@ -1,5 +1,5 @@
 """`conopt_g`: ConOpt on the generator only (JARE code: simregg1)."""
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class ConOptG(SimultaneousRule):

@@ -56,11 +56,10 @@ class TwoPointRule(Delegating, UpdateRule):
 
     @classmethod
     def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
-        from gantrain.analysis.stability import two_point_multipliers, two_point_multipliers_of_eigenvalues
-
-        if jacobian is None:
-            return two_point_multipliers_of_eigenvalues(cls.name, eigenvalues, lr)
-        return two_point_multipliers(cls.name, jacobian, lr)
+        """Eigenvalues of the SGD map linearized at a rest point, J the Jacobian of the plain
+        (SimGD) field −v; from J's eigenvalues alone when ``jacobian`` is None (a top-k spectrum:
+        both maps are polynomials in J)."""
+        raise NotImplementedError
 
     def plain(self, game, batch_size, rng):
         """v at the current point on a fresh batch (reduced under torch.distributed)."""
@@ -72,6 +71,18 @@ class TwoPointRule(Delegating, UpdateRule):
 class Extragradient(TwoPointRule):
     name = "extragradient"
     color = "darkorange"
+    ensemble_refusal = "it steps through the optimizers twice per step"
+
+    @classmethod
+    def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
+        """I + hJ + h²J² (w ↦ w + hF(w + hF(w))), or 1 + hλ + h²λ² from the eigenvalues λ."""
+        import numpy as np
+
+        if jacobian is None:
+            lam = np.asarray(eigenvalues, dtype=complex)
+            return 1 + lr * lam + (lr * lam) ** 2
+        eye = np.eye(jacobian.shape[0])
+        return np.linalg.eigvals(eye + lr * jacobian + lr * lr * jacobian @ jacobian)
 
     def train_step(self, game, opt_d, opt_g, batch_size, rng):
         d_params, g_params = game.d_params(), game.g_params()

@@ -9,9 +9,10 @@ form); this rule delegates to one whose penalty is ConOpt's and whose plain part
 """
 from __future__ import annotations
 
-from gantrain.rules.base import Delegating, FieldRule, SimultaneousRule
+from gantrain.rules.base import Delegating, FieldRule
 from gantrain.rules.lazy import torch
 from gantrain.rules.options import EstimateOptions
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class _SurrogateDescent(SimultaneousRule):
@@ -29,6 +30,9 @@ class GradNorm(Delegating, FieldRule):
     second_order = True
     color = "tab:gray"
     positive_gamma = "its direction is γ∇½‖v‖²"
+    ensemble = "surrogate"
+    penalize_generator = _SurrogateDescent.penalize_generator
+    penalize_discriminator = _SurrogateDescent.penalize_discriminator
 
     def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)

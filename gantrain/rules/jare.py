@@ -1,6 +1,6 @@
 """`jare`: Jacobian regularization: each player gets γ∇ of ½ the other's squared gradient norm
 (Nie & Patel 2019)."""
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class JARE(SimultaneousRule):

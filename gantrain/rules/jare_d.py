@@ -7,7 +7,7 @@ This is the Numerics of GANs smoothing optimizer as the *released codes* impleme
 ½‖g_φ‖² with respect to the discriminator). The Numerics text instead gives the discriminator the
 gradient of ½(‖g_φ‖² + ‖g_θ‖²), which is `conopt_d`. Both are available (docs/methods.md §2.2).
 """
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class JARED(SimultaneousRule):

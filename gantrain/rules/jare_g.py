@@ -1,5 +1,5 @@
 """`jare_g`: generator half of JARE, φ gets γ∇_φ ½‖g_θ‖² (JARE code: simregg2; Theorem 2)."""
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class JAREG(SimultaneousRule):

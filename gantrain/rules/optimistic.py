@@ -21,6 +21,25 @@ class Optimistic(TwoPointRule):
     name = "optimistic"
     color = "teal"
     stateful = True
+    ensemble_refusal = "its previous-gradient state is not stacked"
+
+    @classmethod
+    def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
+        """The map of the pair (w_k, w_{k−1}), [[I + 2hJ, −hJ], [I, 0]]; from the eigenvalues λ,
+        the roots of μ² − (1 + 2hλ)μ + hλ = 0."""
+        import numpy as np
+
+        h = lr
+        if jacobian is None:
+            lam = np.asarray(eigenvalues, dtype=complex)
+            b, c = 1 + 2 * h * lam, h * lam
+            d = np.sqrt(b * b - 4 * c + 0j)
+            return np.concatenate([(b + d) / 2, (b - d) / 2])
+        n = jacobian.shape[0]
+        eye = np.eye(n)
+        top = np.hstack([eye + 2 * h * jacobian, -h * jacobian])
+        bottom = np.hstack([eye, np.zeros((n, n))])
+        return np.linalg.eigvals(np.vstack([top, bottom]))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

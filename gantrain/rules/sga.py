@@ -39,6 +39,7 @@ class SGA(FieldRule):
     Options = SGAOptions
     second_order = True
     color = "gold"
+    ensemble = "symplectic"   # symplectic gradient adjustment
 
     def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)

@@ -1,6 +1,6 @@
 """`simgd`: both players follow their own gradients (simultaneous gradient descent)."""
-from gantrain.rules.base import SimultaneousRule
 from gantrain.rules.options import MethodOptions
+from gantrain.rules.simultaneous import SimultaneousRule
 
 
 class SimGD(SimultaneousRule):

@@ -39,6 +39,7 @@ class SimultaneousRule(FieldRule):
     penalize_generator: ClassVar[Penalty] = "none"
     penalize_discriminator: ClassVar[Penalty] = "none"
     Options = EstimateOptions
+    ensemble = "simultaneous"
     regularizer_estimate = "same_batch"   # a rule whose Options lack it (SimGD) always uses this
 
     def __init_subclass__(cls, **kwargs):

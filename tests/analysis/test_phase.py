@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gantrain.analysis.phase import (PhaseSettings, axis_values, classify, lemma4_boundary,
-                                     run_grid)
+from gantrain.analysis.phase import PhaseSettings, axis_values, classify, lemma4_boundary, run_grid
 from gantrain.analysis.stability import max_stable_step
 from gantrain.analysis.theory import gaussian_eigenvalues
 from gantrain.config import ConfigError

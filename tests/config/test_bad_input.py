@@ -27,7 +27,8 @@ FINITE = "must be a finite number"
 CASES = [
     # method
     ("gantrain", ["method=nosuch"], ["method=nosuch is invalid", "allowed:", "conopt_g", "simgd"]),
-    ("gantrain", ["method.nosuch=1"], ["method.nosuch=1", "method=simgd has no key nosuch", "its keys: name"]),
+    ("gantrain", ["method.nosuch=1"],
+     ["method.nosuch=1", "method=simgd has no key nosuch", "its keys: name"]),
     ("gantrain", ["method.d_steps=2"], ["method.d_steps=2", "a key of method=altgd"]),
     ("gantrain", ["d_steps=2"], ["d_steps=2", "did you mean method.d_steps (with method=altgd)?"]),
     ("gantrain", ["method=altgd", "method.d_steps=0"], ["method.d_steps=0", "must be >= 1"]),

@@ -168,7 +168,8 @@ def test_every_preset_composes_with_every_method(experiment, method):
     cfg = make_cfg(f"experiment={experiment}", f"method={method}")
     assert validate(cfg) is None
     assert cfg.method.name == method
-    expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "numerics": "cifar10", "celeba": "celeba",
+    expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "numerics": "cifar10",
+                "celeba": "celeba",
                 "imagenet": "imagenet"}[experiment.split("_")[0]]
     assert cfg.dataset.name == expected
 
@@ -188,7 +189,8 @@ def test_cifar_presets_hold_the_papers_values(setting, compared):
     validate(cfg)
     arch, optim = CIFAR_SETTINGS[setting]
     method, sn = CIFAR_METHODS[compared]
-    assert (cfg.dataset.name, cfg.arch.name, cfg.optim.name, cfg.method.name) == ("cifar10", arch, optim, method)
+    names = (cfg.dataset.name, cfg.arch.name, cfg.optim.name, cfg.method.name)
+    assert names == ("cifar10", arch, optim, method)
     assert cfg.arch.spectral_norm is sn and cfg.arch.filters == 64 and cfg.arch.z_dim == 128
     if method != "simgd":
         assert cfg.gamma == {"conopt": 10, "jare": 100}[method]

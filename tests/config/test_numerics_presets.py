@@ -61,7 +61,8 @@ def test_every_preset_composes_validates_and_holds_the_papers_values(preset):
 def sweep_points(name: str) -> list[list[str]]:
     """Every value of every sweep axis at least once: each axis's values with the other axes at
     their first value (the seed axis changes nothing that composes)."""
-    params = yaml.safe_load((Path(CONFIG_DIR) / "sweep" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    sweep = yaml.safe_load((Path(CONFIG_DIR) / "sweep" / f"{name}.yaml").read_text())
+    params = sweep["hydra"]["sweeper"]["params"]
     axes = {k: [f"{k}={v}" for v in str(values).split(",")] for k, values in params.items()
             if k != "seed"}
     first = [vals[0] for vals in axes.values()]
@@ -129,7 +130,8 @@ def sweep_product(name: str) -> list[list[str]]:
     """Every point of a sweep's grid but the seed (the full product, as Hydra runs it)."""
     import itertools
 
-    params = yaml.safe_load((Path(CONFIG_DIR) / "sweep" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    sweep = yaml.safe_load((Path(CONFIG_DIR) / "sweep" / f"{name}.yaml").read_text())
+    params = sweep["hydra"]["sweeper"]["params"]
     axes = [[f"{k}={v}" for v in str(values).split(",")] for k, values in params.items() if k != "seed"]
     return [list(p) for p in itertools.product(*axes)]
 

@@ -46,7 +46,8 @@ def assert_same_spectrum(numeric, expected, tol=1e-8):
     r, c = linear_sum_assignment(cost)
     scale = np.maximum(1.0, np.abs(expected[c]))
     err = (cost[r, c] / scale).max()
-    assert err < tol, f"eigenvalues differ by {err:.2e}:\n{np.sort_complex(numeric)}\n{np.sort_complex(expected)}"
+    assert err < tol, (f"eigenvalues differ by {err:.2e}:\n{np.sort_complex(numeric)}\n"
+                       f"{np.sort_complex(expected)}")
 
 
 @pytest.mark.parametrize("mu,sigma,n,gamma", SETTINGS)

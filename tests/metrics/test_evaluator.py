@@ -11,10 +11,19 @@ from omegaconf import OmegaConf
 from gantrain.config.schema import ConfigError
 from gantrain.metrics import defaults as D
 from gantrain.metrics.evaluator import ImageEvaluator
-from gantrain.metrics.inception import (InceptionFeatures,
-                                        missing_weights_message, weights_available, weights_path)
-from gantrain.metrics.reference import (load_stats, reference_key, reference_stats,
-                                        resolve_cache_dir, stats_path)
+from gantrain.metrics.inception import (
+    InceptionFeatures,
+    missing_weights_message,
+    weights_available,
+    weights_path,
+)
+from gantrain.metrics.reference import (
+    load_stats,
+    reference_key,
+    reference_stats,
+    resolve_cache_dir,
+    stats_path,
+)
 from tests.metrics.test_fid_is import reference_is
 
 

@@ -17,7 +17,7 @@ from gantrain.losses import gan_losses
 from gantrain.models.dcgan import BatchNorm, conv, deconv
 from gantrain.models.images import IMAGE_ARCHS, build_image_models
 from gantrain.rules import RULES, build_rule
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 from tests.reference import FlatField, explicit_hessian_directions, split_flat
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))

@@ -20,8 +20,8 @@ from torch.func import functional_call
 from gantrain.losses import gan_losses
 from gantrain.models.images import build_image_models
 from gantrain.rules import RULES, build_rule
-from gantrain.rules.base import SimultaneousRule
-from tests.reference import FlatField, split_flat, explicit_hessian_directions
+from gantrain.rules.simultaneous import SimultaneousRule
+from tests.reference import FlatField, explicit_hessian_directions, split_flat
 
 SIMULTANEOUS = sorted(n for n, c in RULES.items() if issubclass(c, SimultaneousRule))
 GAMMA = 10.0          # the penalties well above the tolerance

@@ -84,7 +84,7 @@ def expected(arch: str, method: str):
 
 def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch):
     drawn = {}
-    save = image_curves._save
+    save = image_curves.save_figure
 
     def capture(plt, fig, path, title, legend_rows=0):
         if Path(path).name == "inception_score.png":
@@ -96,7 +96,7 @@ def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch
             drawn["title"] = title
         return save(plt, fig, path, title, legend_rows)
 
-    monkeypatch.setattr(image_curves, "_save", capture)
+    monkeypatch.setattr(image_curves, "save_figure", capture)
     result = build_report(runs, tmp_path / "out", name="numerics")
     d = result["dir"]
     assert (d / "inception_score.png").stat().st_size > 10_000
@@ -171,13 +171,13 @@ def loss_stats(player: str, arch: str, method: str, seeds=SEEDS):
 
 def capture_titles(monkeypatch) -> dict:
     titles = {}
-    save = image_curves._save
+    save = image_curves.save_figure
 
     def capture(plt, fig, path, title, legend_rows=0):
         titles[Path(path).name] = title
         return save(plt, fig, path, title, legend_rows)
 
-    monkeypatch.setattr(image_curves, "_save", capture)
+    monkeypatch.setattr(image_curves, "save_figure", capture)
     return titles
 
 

@@ -15,7 +15,7 @@ from torch.func import functional_call
 
 from gantrain.games import build_game
 from gantrain.rules import RULES, build_rule
-from gantrain.rules.base import SimultaneousRule
+from gantrain.rules.simultaneous import SimultaneousRule
 from tests.helpers import make_cfg
 from tests.reference import FlatField
 
