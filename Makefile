@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test test-fast test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
+.PHONY: help install test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
 
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
@@ -23,11 +23,18 @@ install:  ## create .venv and install gantrain (editable) with pinned torch
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -c constraints.txt -e '.[test]'
 
-test:  ## run the test suite (CPU, wandb disabled; the slow tier included)
-	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2
+# Test tiers (markers in pyproject.toml): `make test` leaves out the long tier (-m 'not long'),
+# `make test-fast` the slow tier too; `make test-long` is the long tier alone (CI runs all three
+# kinds: test, test-long, test-portable). --dist loadfile: a module's shared fixture (a trained run,
+# a sweep) is built once, on one worker. Measured wall times: README, "Install and test".
+test:  ## the test suite without the long tier (CPU, wandb disabled): under 10 min on 2 cores
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not long"
 
-test-fast:  ## the suite without the slow tier (-m 'not slow'): a few minutes on 2 cores
-	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2 -m "not slow"
+test-fast:  ## the suite without the slow and long tiers: under 3 min on 2 cores
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2 -m "not slow and not long"
+
+test-long:  ## the long tier: whole training runs behind the paper claims, make-target runs, gpu-check's CPU mode
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2 --dist loadfile -m long
 
 test-portable:  ## rerun the trajectory-dependent tests under every CPU kernel path and 1 and 2 threads
 	scripts/test_portable.sh $(BIN)/python

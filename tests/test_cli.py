@@ -53,6 +53,7 @@ def finished_run(tmp_path_factory):
     return res, run_dir
 
 
+@pytest.mark.slow
 def test_short_run(finished_run):
     res, run_dir = finished_run
     assert res.returncode == 0, res.stderr
@@ -69,6 +70,7 @@ def test_short_run(finished_run):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_run_leaves_it_alone(finished_run):
     _, run_dir = finished_run
     before = own_files(run_dir)
@@ -78,6 +80,7 @@ def test_rerunning_a_finished_run_leaves_it_alone(finished_run):
     assert own_files(run_dir) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,key", [
     (("gamma=-1",), "gamma"),
     (("method=jare",), "method"),                    # another run's settings
@@ -117,6 +120,7 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
     assert not list(tmp_path.iterdir())             # nothing ran
 
 
+@pytest.mark.slow
 def test_multirun_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     res = gantrain("-m", "method=simgd,jare", "dataset=gaussian", "steps=20", *QUIET,
@@ -133,6 +137,7 @@ def test_multirun_sweep(tmp_path):
     assert methods == ["simgd", "jare"]
 
 
+@pytest.mark.slow
 def test_diverging_run_exits_zero(tmp_path):
     run_dir = tmp_path / "run"
     # SimGD on the WGAN loss with eta=1 blows up within ~50 steps.
@@ -154,6 +159,7 @@ VALIDATION_ERRORS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,key", VALIDATION_ERRORS,
                          ids=[" ".join(a) for a, _ in VALIDATION_ERRORS])
 def test_validation_error_is_one_line_and_leaves_no_run_dir(tmp_path, args, key):
@@ -190,6 +196,7 @@ def test_unknown_option_fails_cleanly(tmp_path, arg, group, allowed):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_a_bad_job_never_stops_the_sweep(tmp_path, launcher):
     sweep = tmp_path / "sweep"
@@ -219,6 +226,7 @@ print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,code", [
     (["gamma=-1"], 2),                            # a refused value
     (["dataset=nope"], 2),                        # a refused group option

@@ -146,6 +146,7 @@ def signal_at(monkeypatch, sig, at):
 
 
 # --- kill -9 ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_kill_9_at_random_steps_then_resume_is_bit_identical(tmp_path, reference):
     d = tmp_path / "run"
     rng = random.Random(10)
@@ -187,6 +188,7 @@ train(make_cfg(*sys.argv[2:]), sys.argv[1])
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_checkpoint_write_leaves_no_torn_checkpoint(tmp_path, reference):
     d = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(d), *TINY, f"steps={STEPS}"],
@@ -205,6 +207,7 @@ def test_kill_9_during_a_checkpoint_write_leaves_no_torn_checkpoint(tmp_path, re
 
 
 # --- preemption ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sigterm_checkpoints_exits_75_and_the_rerun_is_bit_identical(tmp_path, reference):
     d = tmp_path / "run"
     proc = start_cli(d)
@@ -224,6 +227,7 @@ def test_sigterm_checkpoints_exits_75_and_the_rerun_is_bit_identical(tmp_path, r
     assert_same_run(d, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,requeue,requeued", [
     (signal.SIGUSR1, "true", True),
     (signal.SIGUSR1, "false", False),
@@ -361,6 +365,7 @@ def savefig_fails(monkeypatch, state):
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("write,named,steps_done,kept", [
     (replace_fails, "checkpoints/last.pt", 15, 10),   # full from step 12: the checkpoint at 15
     (append_fails, "metrics.jsonl", 15, 10),          # the record at 15 fails

@@ -37,7 +37,7 @@ def _numbers(obj):
         yield obj
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_cpu_mode_runs_every_check_and_measurement(tmp_path):
     out = tmp_path / "report"
     proc = subprocess.run(

@@ -24,7 +24,7 @@ def make(target: str, tmp_path: Path, sweep_args: str) -> subprocess.CompletedPr
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.trajectory
 def test_fig5_quick_sweep_and_report(tmp_path):
     proc = make("fig5", tmp_path, "steps=60 log_every=20 checkpoint_every=60")
@@ -38,7 +38,7 @@ def test_fig5_quick_sweep_and_report(tmp_path):
     assert "dist_equilibrium" in (report / "summary.md").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.trajectory
 def test_fig7_quick_sweep_and_report(tmp_path):
     proc = make("fig7", tmp_path, "steps=20 log_every=10 checkpoint_every=20 arch.width=8 "

@@ -14,7 +14,7 @@ from tests.helpers import make_cfg
 from tests.test_train import hand_mode_metrics
 
 # The whole module trains (about 4 min of CPU): the slow tier, rerun by `make test-portable`.
-pytestmark = [pytest.mark.slow, pytest.mark.trajectory]
+pytestmark = [pytest.mark.long, pytest.mark.trajectory]
 
 # Gaussian game at μ = 6 (not chaotic): finals measured under kernels default, avx2 and native,
 # 1 and 2 threads, identical to 4 digits: SimGD 0.0821, ConOpt 1.416, JARE 0.0273. Margins: ConOpt

@@ -4,7 +4,8 @@ its config, installed beside gantrain with no edit to gantrain (README, "Adding 
 It registers the rule in the ``gantrain.rules`` entry-point group and its config folder on
 Hydra's search path (a SearchPathPlugin, the Hydra way). Then, with nothing else changed: it
 trains, ``gantrain-analyze`` gives its spectrum (twice SimGD's, as its maths says) and phase
-diagram, a bad option is refused in one line, and the compose-every-config test covers it.
+diagram, a bad option is refused in one line, the compose-every-config test covers it, and the quick
+zoo runs it and reports it.
 """
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ FILES = {
         """,
 }
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,22 @@ def test_the_compose_every_config_test_covers_the_plugin(plugin_env):
               f"{test}[method={NAME}-gaussian]", f"{test}[method={NAME}-fake_images]", cwd=REPO)
     assert out.returncode == 0, out.stdout[-3000:]
     assert re.search(r"\b2 passed", out.stdout), out.stdout[-1000:]
+
+
+def test_the_plugin_rule_is_in_the_quick_zoo_and_its_report(plugin_env, tmp_path):
+    """``make zoo QUICK=1`` takes every registered rule: the plugin's too (here its DiracGAN part
+    and its phase diagram beside SimGD's, to keep the test short), and the report lists it."""
+    out = run(plugin_env, "gantrain.report.zoo", "run", str(tmp_path / "zoo"), "--quick",
+              "--methods", f"simgd,{NAME}", "--parts", "dirac,phase", "--jobs", "1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "zoo" / "dirac" / NAME).is_dir()
+    out = run(plugin_env, "gantrain.report.zoo", "report", str(tmp_path / "zoo"),
+              "--out", str(tmp_path / "report"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = (tmp_path / "report" / "summary.md").read_text()
+    assert f"| {NAME} " in report or f"`{NAME}`" in report, report[:2000]
+    names = subprocess.run(   # the plan's default: every registered rule
+        [sys.executable, "-c", "from gantrain.report.zoo.plan import rule_names; "
+         "print(' '.join(rule_names()))"], capture_output=True, text=True,
+        env=plugin_env["env"], timeout=120).stdout.split()
+    assert NAME in names and "simgd" in names, names

@@ -236,6 +236,7 @@ def reference_runs(tmp_path_factory):
     return _References(tmp_path_factory.mktemp("reference"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", RESUME_CASES)
 def test_extending_a_finished_run_equals_an_uninterrupted_run(case, tmp_path, reference_runs,
                                                               monkeypatch):
@@ -255,6 +256,7 @@ def test_extending_a_finished_run_equals_an_uninterrupted_run(case, tmp_path, re
     assert summary(d)["metrics"] == summary(ref)["metrics"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", RESUME_CASES)
 def test_interrupted_run_resumes_exactly(case, tmp_path, reference_runs, monkeypatch):
     ov = (*RESUME_CASES[case], *CADENCE, "steps=60")
@@ -393,6 +395,7 @@ def test_rerunning_a_finished_run_does_nothing(finished, monkeypatch):
     assert snapshot(d) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["method=jare", "gamma=1", "seed=5", "eta=1e-2",
                                     "batch_size=64", "dataset.mu=4", "loss=standard"])
 def test_rerun_with_other_settings_is_refused(finished, change):
@@ -545,6 +548,7 @@ def test_interrupt_is_recorded_and_reraised(tmp_path, monkeypatch):
     assert s["status"] == "failed" and s["error"] == "KeyboardInterrupt" and s["steps_done"] == 11
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["jare", "simgd"])   # SimGD: complex eigenvalues, ζ > 0
 def test_spectrum_is_logged_during_training(tmp_path, method):
     """analysis.every=K: every K steps the exact spectrum of the current point is in metrics.jsonl,
@@ -573,6 +577,7 @@ def test_spectrum_is_logged_during_training(tmp_path, method):
     assert torch.equal(a["generator"]["phi"], b["generator"]["phi"])
 
 
+@pytest.mark.slow
 def test_spectrum_during_training_on_mog_uses_batches(tmp_path):
     cfg = make_cfg("arch.depth=1", "arch.width=4", "arch.z_dim=2", "dataset.modes=3", "steps=4",
                    "log_every=4", "analysis.every=2", "analysis.batches=2", "eval.num_samples=64",

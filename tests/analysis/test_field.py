@@ -81,6 +81,7 @@ def run_analyze(monkeypatch, capfd, tmp_path, *args):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_cli_field_mode_writes_the_written_out_fields(monkeypatch, capfd, tmp_path):
     gamma, lr, steps = 0.7, 0.1, 20
     run = tmp_path / "run"

@@ -74,6 +74,7 @@ def test_conopt_reverses_the_generator_exactly_when_gamma_t2_exceeds_one(theta, 
     assert r["reverses_generator"] is (side > 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("theta", THETAS)
 def test_gradnorm_always_and_jare_never_reverse_the_generator(theta):
     _, t2 = app_c_point(theta)
@@ -116,6 +117,7 @@ def test_training_metric_matches_explicit_hessians(method):
         assert float(stats["flow_cos_g"]) < 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(RULES))
 def test_every_rule_logs_the_cosines_only_when_asked(method):
     game, rule, opt_d, opt_g = tiny_gaussian(method, 1.0)

@@ -33,6 +33,7 @@ def _single_run(tmp_path: Path, *overrides: str):
     return cfg, ckpt["modules"], {m["step"]: m["dist_equilibrium"] for m in metrics}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,gamma,eta", SINGLE)
 def test_grid_point_follows_the_single_run(tmp_path, method, gamma, eta):
     """A grid point is gantrain.train's run with the same seed, method, γ and η: same batches
@@ -74,6 +75,7 @@ def _mu6(method: str, *overrides: str):
                     "gamma=10", *overrides)
 
 
+@pytest.mark.slow
 def test_conopt_fails_where_jare_converges_at_mu6():
     """JARE §4 / experiments: at μ = 6, σ = 0.2, γ = 10 ConOpt at lr 1e-3 leaves the equilibrium
     (the loss saturates, so it circles ~1.4 away instead of blowing up) while JARE converges.
@@ -138,6 +140,7 @@ def _analyze(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
                            *overrides], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_phase_mode_writes_json_and_png(tmp_path):
     out = _analyze(tmp_path, "analysis.mode=phase", "dataset=gaussian", "method=jare",
                    "dataset.mu=6", "phase.lrs=[1e-3,2e-2,0.5]", "phase.gamma_range.min=1",
@@ -157,6 +160,7 @@ def test_cli_phase_mode_writes_json_and_png(tmp_path):
     assert "phase diagram: jare" in out.stdout
 
 
+@pytest.mark.slow
 def test_cli_phase_mode_rejects_other_datasets(tmp_path):
     out = _analyze(tmp_path, "analysis.mode=phase", "dataset=mog")
     assert out.returncode == 2

@@ -81,6 +81,7 @@ def assert_same_spectrum(pairs, J, tol=1e-8):
     assert (cost[i, j] / np.maximum(1, np.abs(want[j]))).max() < tol
 
 
+@pytest.mark.slow
 def test_spectrum_at_a_run_dir_and_its_checkpoint_is_the_checkpoints(run_dir):
     ckpt = run_dir / "checkpoints" / "last.pt"
     state = torch.load(ckpt, weights_only=True)["modules"]
@@ -99,6 +100,7 @@ def test_spectrum_at_a_run_dir_and_its_checkpoint_is_the_checkpoints(run_dir):
     assert np.abs(np.sort(np.abs(ev_ckpt)) - np.sort(np.abs(ev_init))).max() > 1e-2
 
 
+@pytest.mark.slow
 def test_cli_analyzes_a_run_dir(run_dir, tmp_path):
     out = tmp_path / "an"
     proc = _analyze_cli(*ANALYZE, f"analysis.point={run_dir}", "analysis.compare=[conopt]",
@@ -150,6 +152,7 @@ def test_checkpoint_of_another_model_is_a_one_line_error(run_dir):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_cli_bad_point_prints_one_line(tmp_path):
     point = _not_a_checkpoint(tmp_path)
     proc = _analyze_cli(*ANALYZE, f"analysis.point={point}", f"hydra.run.dir={tmp_path / 'an'}")

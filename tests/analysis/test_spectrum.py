@@ -29,6 +29,7 @@ def as_complex(pairs):
     return np.array([complex(re, im) for re, im in pairs])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["simgd", "jare_g", "jare_d", "jare"])
 @pytest.mark.parametrize("mu,sigma,n,gamma", RANDOM_GAMES)
 def test_spectrum_matches_the_theorems(method, mu, sigma, n, gamma):
@@ -110,6 +111,7 @@ def test_analyze_uses_arnoldi_above_dense_max(tmp_path):
     assert part["max_stable_lr"] == pytest.approx(lemma4, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_cli_writes_spectrum_json(tmp_path):
     exe = Path(sys.executable).with_name("gantrain-analyze")
     out = tmp_path / "an"

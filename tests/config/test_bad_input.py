@@ -155,6 +155,7 @@ def assert_one_line_error(code: int, err: str, prog: str, fragments: list[str]) 
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prog,args,fragments", CASES, ids=IDS)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(in_process, tmp_path, prog, args, fragments):
     code, out, err = in_process(prog, command(prog, args, tmp_path))
@@ -183,6 +184,7 @@ def subprocess_results(tmp_path_factory):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", SUBPROCESS, ids=[IDS[i] for i in SUBPROCESS])
 def test_console_script_prints_what_the_in_process_harness_prints(subprocess_results, in_process,
                                                                   tmp_path, index):
@@ -195,6 +197,7 @@ def test_console_script_prints_what_the_in_process_harness_prints(subprocess_res
 
 
 # --- what must keep working --------------------------------------------------------------------
+@pytest.mark.slow
 def test_help_and_hydra_help_still_work(in_process, tmp_path):
     code, out, err = in_process("gantrain", ["--help"])
     assert code == 0 and "method:" in out and "Use --cfg job" in out, err
@@ -217,6 +220,7 @@ def test_bad_override_with_cfg_job_is_one_line(in_process):
     assert_one_line_error(code, err, "gantrain", ["did you mean dataset.mu"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prog,args", [
     ("gantrain", ["-m", "method=simgd,jare", "gamma=1,2", "+foo=1,2", "hydra.sweep.dir=x"]),
     ("gantrain", ["-m", "sweep=fig5"]),   # make fig5

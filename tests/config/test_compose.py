@@ -46,20 +46,27 @@ def test_config_groups_are_the_expected_ones():
 GLOBAL_GROUPS = {"experiment", "sweep", "quick", "variant"}   # presets at the top level, tested below
 
 
+LONG = pytest.mark.long   # the rest of a product: `make test-long`
+
+
 def _compose_cases():
+    """Every option of every group; the options of the game-independent groups with every dataset,
+    one pairing per option in `make test` (the datasets taken in turn), the rest in the long tier."""
     for group in GROUPS:
         if group in GLOBAL_GROUPS:
             continue
-        for option in OPTIONS[group]:
+        for i, option in enumerate(OPTIONS[group]):
             if group == "arch":  # each architecture belongs to one game
                 data = {"linear": "gaussian", "fullrank": "gaussian", "mlp": "mog"}.get(option, "fake_images")
                 yield pytest.param((f"dataset={data}", f"arch={option}"), id=f"arch={option}")
             elif group == "dataset":
                 yield pytest.param((f"dataset={option}",), id=f"dataset={option}")
             else:
-                for data in OPTIONS["dataset"]:
+                datasets = OPTIONS["dataset"]
+                for j, data in enumerate(datasets):
                     yield pytest.param((f"dataset={data}", f"{group}={option}"),
-                                       id=f"{group}={option}-{data}")
+                                       id=f"{group}={option}-{data}",
+                                       marks=() if j == i % len(datasets) else LONG)
 
 
 @pytest.mark.parametrize("overrides", list(_compose_cases()))
@@ -117,7 +124,8 @@ def sweep_points(sweep: str, quick: bool) -> list[list[str]]:
     return [[f"sweep={sweep}", *extra, *p] for p in points]
 
 
-@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+@pytest.mark.parametrize("quick", [pytest.param(False, marks=LONG),
+                                   pytest.param(True, marks=pytest.mark.slow)], ids=["full", "quick"])
 @pytest.mark.parametrize("sweep", OPTIONS["sweep"])
 def test_every_sweep_point_composes_and_validates(sweep, quick):
     from gantrain import analyze
@@ -162,8 +170,16 @@ def test_gaussian_dataset_brings_its_game():
     assert (cfg.optim.name, cfg.loss.name, cfg.optim.lr, cfg.steps) == ("adam", "wgan", 0.05, 7)
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def _preset_method_pairs():
+    """Every preset with every rule: in `make test` each preset once, the rules taken in turn
+    (so every rule too, with several presets); the rest of the product in the long tier."""
+    for i, experiment in enumerate(EXPERIMENTS):
+        for j, method in enumerate(METHODS):
+            yield pytest.param(experiment, method, id=f"{experiment}-{method}",
+                               marks=() if j == i % len(METHODS) else LONG)
+
+
+@pytest.mark.parametrize("experiment,method", list(_preset_method_pairs()))
 def test_every_preset_composes_with_every_method(experiment, method):
     cfg = make_cfg(f"experiment={experiment}", f"method={method}")
     assert validate(cfg) is None
@@ -182,6 +198,7 @@ CIFAR_METHODS = {"gan": ("simgd", False), "sngan": ("simgd", True), "conopt": ("
                  "jare": ("jare", False)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting", sorted(CIFAR_SETTINGS))
 @pytest.mark.parametrize("compared", sorted(CIFAR_METHODS))
 def test_cifar_presets_hold_the_papers_values(setting, compared):
@@ -212,6 +229,7 @@ def test_eta_drives_the_learning_rate(optim):
     assert cfg.optim.lr == 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_preset_eta_reaches_the_optimizer(experiment):
     cfg = make_cfg(f"experiment={experiment}")
@@ -352,6 +370,7 @@ BAD = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides,key", BAD, ids=[" ".join(o) for o, _ in BAD])
 def test_validate_rejects_bad_values_in_one_line(overrides, key):
     cfg = make_cfg(*overrides)

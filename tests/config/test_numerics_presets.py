@@ -42,6 +42,7 @@ def test_the_presets_and_sweeps_are_all_there():
     assert set(SWEEPS) == set(FIGURES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_validates_and_holds_the_papers_values(preset):
     cfg = make_cfg(f"experiment={preset}")
@@ -78,6 +79,7 @@ def quick_overrides() -> tuple[str, ...]:
     return tuple(f"{k}={v}" for k, v in params["hydra"]["sweeper"]["params"].items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_sweep_point_composes_and_validates_also_quick(sweep):
     points = sweep_points(sweep)
@@ -136,6 +138,7 @@ def sweep_product(name: str) -> list[list[str]]:
     return [list(p) for p in itertools.product(*axes)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sweep", sorted(FIGURES))
 def test_each_sweep_trains_what_its_figure_shows(sweep):
     fig, nets, methods, etas, gammas = FIGURES[sweep]

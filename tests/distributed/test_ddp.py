@@ -141,6 +141,7 @@ def _assert_close(got, expected, atol=1e-10):
         torch.testing.assert_close(got[k], expected[k], atol=atol, rtol=1e-8, msg=k)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", list(CASES))
 def test_two_processes_equal_one_on_the_global_batch(ddp_runs, tmp_path, name):
     overrides = CASES[name]
@@ -159,6 +160,7 @@ def test_two_processes_equal_one_on_the_global_batch(ddp_runs, tmp_path, name):
     assert (ddp_runs / name / "metrics.jsonl").exists()
 
 
+@pytest.mark.long
 def test_regularized_rules_differ_from_mean_of_per_process_regularizers(ddp_runs, tmp_path):
     """Sanity: the global regularizer is not what averaging each process's own would give."""
     simgd = _params(ddp_runs / "mlp-simgd")
@@ -166,6 +168,7 @@ def test_regularized_rules_differ_from_mean_of_per_process_regularizers(ddp_runs
     assert any((simgd[k] - conopt[k]).abs().max() > 1e-6 for k in simgd)
 
 
+@pytest.mark.long
 def test_resumed_two_process_run_equals_uninterrupted_and_one_process(ddp_runs, tmp_path):
     resumed, straight = _params(ddp_runs / "resume"), _params(ddp_runs / "straight")
     for k in resumed:
@@ -197,6 +200,7 @@ def test_shard_rows_are_contiguous_slices_of_each_part():
     assert Shard(0, 1).take(x) is x
 
 
+@pytest.mark.long
 def test_evaluation_is_sharded_and_gathered(ddp_runs, tmp_path, torch_home, monkeypatch):
     """IS and FID of a 2-process run (each process generates and featurizes half of the samples,
     rank 0 gathers them) equal one process computing all of them."""

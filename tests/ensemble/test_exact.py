@@ -18,17 +18,20 @@ F32 = dict(rtol=1e-4, atol=1e-6)
 STEPS = ("steps=12", "log_every=1", "dtype=float64")
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("method", COVERED)
 def test_every_rule_float64(tmp_path, method):
     ensemble_vs_single(tmp_path, member_cfgs(f"method={method}", *STEPS), **F64)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("method", ["conopt", "jare", "jare_d", "conopt_g", "sga", "gradnorm"])
 def test_unbiased_estimate_float64(tmp_path, method):
     ensemble_vs_single(tmp_path, member_cfgs(f"method={method}", "method.regularizer_estimate=unbiased",
                                              *STEPS), **F64)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("optim", ["sgd", "sgd momentum", "adam", "rmsprop", "rmsprop momentum"])
 def test_optimizers_float64(tmp_path, optim):
     name, *momentum = optim.split()
@@ -36,12 +39,14 @@ def test_optimizers_float64(tmp_path, optim):
     ensemble_vs_single(tmp_path, member_cfgs("method=jare", f"optim={name}", *extra, *STEPS), **F64)
 
 
+@pytest.mark.slow
 def test_sga_align_and_standard_loss_float64(tmp_path):
     # L_G ≠ −L_D (two backward passes), and SGA's per-member sign alignment
     ensemble_vs_single(tmp_path, member_cfgs("method=sga", "method.align=true", "loss=standard",
                                              *STEPS), **F64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("game", ["dataset=gaussian arch=linear", "dataset=gaussian arch=fullrank",
                                   "dataset=dirac arch=linear"])
 def test_gaussian_and_dirac_games_float64(tmp_path, game):
@@ -50,11 +55,13 @@ def test_gaussian_and_dirac_games_float64(tmp_path, game):
     ensemble_vs_single(tmp_path, cfgs, **F64)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("method", ["simgd", "conopt", "jare"])
 def test_float32_first_100_steps(tmp_path, method):
     ensemble_vs_single(tmp_path, member_cfgs(f"method={method}", "steps=100", "log_every=1"), **F32)
 
 
+@pytest.mark.slow
 def test_diverged_member_is_frozen_and_the_rest_go_on(tmp_path):
     # member 1's step size blows it up within a few steps; the others must equal their single runs
     members = [(0, 10.0, 1e-3), (1, 10.0, 3.0), (2, 1.0, 3e-3)]

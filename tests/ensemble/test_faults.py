@@ -47,6 +47,7 @@ def assert_same_as(root: Path, ref: Path) -> None:
         assert summary(d)["metrics"] == summary(r)["metrics"]
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_every_member_then_resumes_bit_identically(tmp_path, reference,
                                                                        monkeypatch):
     step = Ensemble.step
@@ -94,7 +95,7 @@ def logged(run_dir: Path) -> int:
         return 0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_kill_9_at_random_steps_then_resume_is_bit_identical(tmp_path, reference):
     rng = random.Random(20)
     for target in sorted(rng.sample(range(5, 36, 5), 2)):

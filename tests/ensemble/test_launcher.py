@@ -38,7 +38,7 @@ def test_pack_groups_compatible_jobs_in_order():
     assert pack_key(base) != pack_key(make_cfg(*TINY, "method=conopt"))
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_sweep_with_ensemble_launcher_writes_ordinary_runs(tmp_path):
     sweep = tmp_path / "sweep"
     res = gantrain("-m", "launcher=ensemble", "hydra.launcher.size=2", "logger=none",

@@ -14,7 +14,7 @@ RUN = ("experiment=mog_r2", "arch.depth=2", "arch.width=64", "steps=1500", "log_
        "checkpoint_every=1500", "eval.image_steps=[]", "eta=1e-3")
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("setting", ["method=jare gamma=10", "method=simgd",
                                      "method=conopt gamma=10 optim=sgd eta=0.5"])
 def test_three_seeds_same_outcome(tmp_path, setting):

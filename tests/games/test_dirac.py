@@ -294,6 +294,7 @@ def test_simgd_run_end_to_end_never_gets_closer(tmp_path):
     assert metrics["dist_equilibrium"] > d[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,steps", [
     pytest.param("extragradient", None, marks=needs("extragradient")),
     pytest.param("optimistic", None, marks=needs("optimistic")),

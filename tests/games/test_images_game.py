@@ -35,6 +35,7 @@ def records(run_dir):
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_training_with_evaluation_and_ema(tmp_path, torch_home, monkeypatch):
     monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
     cfg = make_cfg(*TINY, *EVAL, "method=jare", "gamma=1", "steps=2", "ema.decay=0.9")
@@ -69,6 +70,7 @@ def test_missing_weights_are_reported_not_zero(tmp_path, monkeypatch, caplog):
     assert "pt_inception-2015-12-05-6726825d.pth" in final["missing"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["simgd", "jare", "altgd"])
 def test_image_runs_resume_exactly(tmp_path, method):
     over = [*TINY, f"method={method}", "arch=dcgan3", "arch.batch_norm=true", "ema.decay=0.5",

@@ -238,6 +238,7 @@ VARIANTS = [pytest.param(arch(n), SMALLEST[n], id=n) for n in IMAGE_ARCHS] + [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg,resolution", VARIANTS)
 def test_every_rule_gives_finite_directions_for_every_parameter(cfg, resolution):
     torch.manual_seed(1)
@@ -326,6 +327,7 @@ def reference_directions(flat: Flat, gamma: float) -> dict[str, torch.Tensor]:
     return explicit_hessian_directions(flat.losses, flat.w0, flat.n_g, gamma)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg,resolution", [
     pytest.param(arch("conv4", filters=1, z_dim=2), 8, id="conv4-bn-in-G"),
     pytest.param(arch("dcgan3", filters=1, z_dim=2, batch_norm=True), 8, id="dcgan3-bn-in-G-and-D"),

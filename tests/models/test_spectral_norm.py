@@ -107,6 +107,7 @@ def reference_directions(flat: HandWrittenSN, gamma: float) -> dict[str, torch.T
     return explicit_hessian_directions(flat.losses, flat.w0, flat.n_g, gamma)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_double_backprop_through_spectral_norm_matches_explicit_hessians(mode):
     g, d, x, z = build()

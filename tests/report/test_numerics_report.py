@@ -82,6 +82,7 @@ def expected(arch: str, method: str):
     return means, stds
 
 
+@pytest.mark.slow
 def test_inception_score_figure_plots_the_seed_means(runs, tmp_path, monkeypatch):
     drawn = {}
     save = image_curves.save_figure
@@ -218,6 +219,7 @@ def test_losses_figure_in_fig11_layout(tmp_path, monkeypatch):
     assert "- [losses.png](losses.png): Numerics Fig. 11: (a) discriminator loss" in summary
 
 
+@pytest.mark.slow
 def test_losses_a_row_per_net_and_the_lr_sweep_is_fig13(runs, tmp_path, monkeypatch):
     titles = capture_titles(monkeypatch)
     d = build_report(runs, tmp_path / "out", name="numerics_lr")["dir"]

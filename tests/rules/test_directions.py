@@ -117,6 +117,7 @@ def rule_direction(method: str, game, x, z, gamma: float, zero_sum: bool) -> tor
     return torch.cat([t.reshape(-1) for t in (*out.u_g, *out.u_d)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["standard", "minimax", "wgan", "hinge"])
 @pytest.mark.parametrize("method", SIMULTANEOUS)
 def test_direction_matches_explicit_hessians(method, loss):
@@ -142,6 +143,7 @@ def unbiased_reference(loss: str) -> dict:   # the Hessians once per loss, for e
     return reference_unbiased_directions(*(Flat(game, *xz) for xz in halves_of(x, z)), GAMMA)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["standard", "minimax", "wgan", "hinge"])
 @pytest.mark.parametrize("method", REGULARIZED)
 def test_unbiased_direction_matches_explicit_hessians(method, loss):

@@ -28,11 +28,12 @@ def regularizer_samples(estimate: str) -> torch.Tensor:
                         for _ in range(DRAWS)])
 
 
+@pytest.mark.slow   # 4000 draws each (the variance_corrected one ~30 s)
 @pytest.mark.parametrize("estimate,expected", [
     ("same_batch", 1.0 + SIGMA**2 * N / B),   # ½‖E v‖² + Var/(2B)
     ("unbiased", 1.0),
     # ½‖v̄‖² − S²/(2B − 2), the Numerics supplement's (torch.func per-sample gradients: ~30 s)
-    pytest.param("variance_corrected", 1.0, marks=pytest.mark.slow),
+    ("variance_corrected", 1.0),
 ])
 def test_regularizer_expectation(estimate, expected):
     r = regularizer_samples(estimate)

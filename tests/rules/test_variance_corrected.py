@@ -79,6 +79,7 @@ def step(method: str, loss: str, dataset: str):
     return torch.cat(captured["u"]), stats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["standard", "minimax", "wgan", "hinge"])
 @pytest.mark.parametrize("method", [*REGULARIZED, "gradnorm"])
 def test_direction_matches_per_sample_hessians(method, loss):

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tests.slurm import cluster as C
 
 
+@pytest.mark.slow
 def test_signal_during_startup_stops_at_step_0(tmp_path):
     """A SIGUSR1 that comes while gantrain still imports (before the run's handlers) no longer
     kills it: the run stops at step 0 with a checkpoint and exit 75 (needs no cluster)."""
@@ -21,6 +24,7 @@ def test_signal_during_startup_stops_at_step_0(tmp_path):
     assert C.checkpoint(run_dir)["step"] == 0
 
 
+@pytest.mark.slow
 def test_signal_after_the_run_does_not_kill_the_finished_process(tmp_path):
     """SLURM's time-limit signal may come while a run that just completed exits: the process still
     exits 0 (the job stays COMPLETED) instead of dying of SIGUSR1."""

@@ -15,6 +15,7 @@ from gantrain.report.zoo.cli import main
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow
 @pytest.mark.trajectory
 def test_tiny_zoo_run_and_report_end_to_end(tmp_path, capsys):
     """Two rules on the DiracGAN (20 steps) and their quick phase diagrams, in this process; the
