@@ -2,11 +2,8 @@
 from gantrain.rules.simultaneous import SimultaneousRule
 
 
-class JAREG(SimultaneousRule):
-    name = "jare_g"
-    color = "tab:olive"
-    penalize_generator = "cross"
-    penalize_discriminator = "none"
+class OneSidedJARE(SimultaneousRule):
+    """JARE's penalty on one player only (``jare_g``, ``jare_d``): the same closed forms."""
 
     @classmethod
     def gaussian_quadratic(cls, s, gamma):
@@ -18,3 +15,10 @@ class JAREG(SimultaneousRule):
         """App. B: the field's Jacobian with the penalty in one player's row only."""
         g = gamma
         return (q + g * p2, p2)
+
+
+class JAREG(OneSidedJARE):
+    name = "jare_g"
+    color = "tab:olive"
+    penalize_generator = "cross"
+    penalize_discriminator = "none"
