@@ -146,7 +146,7 @@ def signal_at(monkeypatch, sig, at):
 
 
 # --- kill -9 ---------------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_kill_9_at_random_steps_then_resume_is_bit_identical(tmp_path, reference):
     d = tmp_path / "run"
     rng = random.Random(10)

@@ -125,7 +125,7 @@ def sweep_points(sweep: str, quick: bool) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("quick", [pytest.param(False, marks=LONG),
-                                   pytest.param(True, marks=pytest.mark.slow)], ids=["full", "quick"])
+                                   pytest.param(True, marks=LONG)], ids=["full", "quick"])
 @pytest.mark.parametrize("sweep", OPTIONS["sweep"])
 def test_every_sweep_point_composes_and_validates(sweep, quick):
     from gantrain import analyze

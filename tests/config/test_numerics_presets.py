@@ -79,7 +79,7 @@ def quick_overrides() -> tuple[str, ...]:
     return tuple(f"{k}={v}" for k, v in params["hydra"]["sweeper"]["params"].items())
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_sweep_point_composes_and_validates_also_quick(sweep):
     points = sweep_points(sweep)
@@ -138,7 +138,7 @@ def sweep_product(name: str) -> list[list[str]]:
     return [list(p) for p in itertools.product(*axes)]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("sweep", sorted(FIGURES))
 def test_each_sweep_trains_what_its_figure_shows(sweep):
     fig, nets, methods, etas, gammas = FIGURES[sweep]

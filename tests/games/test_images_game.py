@@ -35,7 +35,7 @@ def records(run_dir):
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_training_with_evaluation_and_ema(tmp_path, torch_home, monkeypatch):
     monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
     cfg = make_cfg(*TINY, *EVAL, "method=jare", "gamma=1", "steps=2", "ema.decay=0.9")

@@ -102,7 +102,7 @@ def test_features_have_the_right_shapes_and_vary(torch_home, monkeypatch):
 
 
 # --- evaluation -------------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.long
 def test_evaluate_records_protocol_and_caches_reference(torch_home, tmp_path, monkeypatch):
     seen = []   # (images, pool3, logits) of every feature extraction
     extract = InceptionFeatures.extract

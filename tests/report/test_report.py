@@ -152,7 +152,7 @@ def gaussian_report(sweep, tmp_path_factory):
     return out / "gaussian", res
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_console_script_writes_the_gaussian_report(gaussian_report):
     d, res = gaussian_report
     assert "wrote" in res.stdout
@@ -165,7 +165,7 @@ def test_console_script_writes_the_gaussian_report(gaussian_report):
     assert_png(d / "dynamics.png")
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_table_counts_and_means_match_the_runs(sweep, gaussian_report):
     d, _ = gaussian_report
     rows = read_csv(d / "table.csv")
@@ -196,7 +196,7 @@ def first_10x_closer(run: Path) -> int | None:
     return next((s for s, v in zip(steps, values) if v <= values[0] / 10), None)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_summary_states_the_measured_numbers(sweep, gaussian_report):
     d, _ = gaussian_report
     text = (d / "summary.md").read_text()
@@ -239,7 +239,7 @@ def test_summary_states_the_measured_numbers(sweep, gaussian_report):
         assert "No run diverged." in block
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_mixed_folder_of_sweeps(sweep, tmp_path):
     """Every kind of run at once, in-process: nothing crashes, every section and figure is there."""
     result = build_report(sweep["root"], tmp_path, name="all")
@@ -286,7 +286,7 @@ def test_mixed_folder_of_sweeps(sweep, tmp_path):
         assert f"{r['method']}, μ = {r['dataset.mu']} (lr" in summary
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_single_run_directory(sweep, tmp_path, capsys):
     run = sweep["gauss"][(2, "jare", 0)]
     assert main([str(run), "--out", str(tmp_path), "--name", "one"]) == 0

@@ -33,7 +33,7 @@ def regularizer_samples(estimate: str) -> torch.Tensor:
     ("same_batch", 1.0 + SIGMA**2 * N / B),   # ½‖E v‖² + Var/(2B)
     ("unbiased", 1.0),
     # ½‖v̄‖² − S²/(2B − 2), the Numerics supplement's (torch.func per-sample gradients: ~30 s)
-    ("variance_corrected", 1.0),
+    pytest.param("variance_corrected", 1.0, marks=pytest.mark.long),
 ])
 def test_regularizer_expectation(estimate, expected):
     r = regularizer_samples(estimate)

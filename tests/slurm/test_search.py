@@ -48,7 +48,7 @@ def check_best(sweep_dir: Path, direction: str, objective: str = "dist_equilibri
     return best
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_optuna_grid_search_best_is_the_best_summary(tmp_path):
     """A grid over γ and η, 3 x 2 = 6 trials; η = 1000 diverges on the Gaussian game."""
     sweep = tmp_path / "search"
