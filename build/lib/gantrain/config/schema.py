@@ -1,0 +1,274 @@
+"""Dataclass schemas for every config group, chosen by each group's ``name``.
+
+``validate`` merges each composed section into its schema (unknown keys and wrong types fail) and
+instantiates it, which runs the range checks in ``__post_init__``. Every failure is one line
+naming the key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gantrain.checks import check, check_finite, one_of
+from gantrain.config.precision import check_engine
+from gantrain.errors import ConfigError, first_line
+from gantrain.games import DATASETS
+from gantrain.losses import LOSSES
+from gantrain.metrics.defaults import ImageEvalSchema
+from gantrain.models import ARCHS
+from gantrain.rules import RULES
+
+__all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "validate"]
+
+
+# Each rule's options schema is its class's ``Options`` (gantrain.rules), each dataset's and
+# architecture's its registered schema (gantrain.games.DATASETS, gantrain.models.ARCHS): GROUPS.
+
+
+# --- loss, optim, logger --------------------------------------------------------------------
+@dataclass
+class Loss:
+    name: str
+
+    def __post_init__(self):
+        LOSSES.check(self.name, "loss.name")
+
+
+def check_lr(lr: float) -> None:
+    check(lr > 0, "optim.lr (eta)", lr, "must be > 0")
+
+
+@dataclass
+class SGDOptim:
+    name: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+@dataclass
+class AdamOptim:
+    name: str = "adam"
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               self.betas, "must be two numbers in [0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+
+
+@dataclass
+class RMSpropOptim:
+    name: str = "rmsprop"
+    lr: float = 1e-4
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(0 < self.alpha < 1, "optim.alpha", self.alpha, "must be in (0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+@dataclass
+class RMSpropTFOptim:
+    name: str = "rmsprop_tf"
+    lr: float = 1e-4
+    decay: float = 0.9
+    eps: float = 1e-10
+    initial_accumulator: float = 1.0
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(0 < self.decay < 1, "optim.decay", self.decay, "must be in (0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(self.initial_accumulator >= 0, "optim.initial_accumulator",
+               self.initial_accumulator, "must be >= 0")
+
+
+@dataclass
+class Logger:
+    name: str = "wandb"
+    mode: str = "offline"
+    project: str = "gantrain"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        one_of("logger.mode", self.mode, ("offline", "online", "disabled"))
+
+
+@dataclass
+class Divergence:
+    max_param_norm: float = 1e6
+
+    def __post_init__(self):
+        check(self.max_param_norm > 0, "divergence.max_param_norm", self.max_param_norm, "must be > 0")
+
+
+@dataclass
+class Engine:
+    tf32: bool = True
+    channels_last: bool = True
+    amp: str = "none"
+    deterministic: bool = False
+
+    def __post_init__(self):
+        one_of("engine.amp", self.amp, ("none", "bf16"))
+
+
+@dataclass
+class EMA:
+    decay: float = 0.0
+    start: int = 0
+
+    def __post_init__(self):
+        check(0 <= self.decay < 1, "ema.decay", self.decay, "must be in [0, 1) (0: off)")
+        check(self.start >= 0, "ema.start", self.start, "must be >= 0")
+
+
+@dataclass
+class Analysis:
+    mode: str = "spectrum"
+    every: int = 0
+    point: str = "equilibrium"
+    batches: int = 10
+    seed: int = 4321
+    dense_max: int = 3000
+    k: int = 6
+    quadrature_order: int = 8
+    eps: float = 1e-3
+    compare: list[str] = field(default_factory=list)   # conf/train.yaml names the papers' three
+    gammas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0])
+    # data means μ for factors_vs_mu.png/.json (dataset=gaussian, point=equilibrium; JARE App. B)
+    mus: list[float] = field(default_factory=lambda: [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
+
+    def __post_init__(self):
+        one_of("analysis.mode", self.mode, ("spectrum", "phase", "field"))
+        check(self.every >= 0, "analysis.every", self.every, "must be >= 0 (0: off)")
+        for key in ("batches", "dense_max", "k", "quadrature_order"):
+            check(getattr(self, key) >= 1, f"analysis.{key}", getattr(self, key), "must be >= 1")
+        check(self.eps > 0, "analysis.eps", self.eps, "must be > 0")
+        for m in self.compare:
+            RULES.check(m, "analysis.compare")
+        check(all(g >= 0 for g in self.gammas), "analysis.gammas", self.gammas,
+               "must be numbers >= 0")
+
+
+
+GROUPS: dict[str, dict[str, type]] = {
+    "method": RULES.derived(lambda rule: rule.Options),
+    "dataset": DATASETS.derived(lambda schema: schema),
+    "arch": ARCHS.derived(lambda schema: schema),
+    "loss": LOSSES.derived(lambda _: Loss),
+    "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
+              "rmsprop_tf": RMSpropTFOptim},
+    "logger": {"wandb": Logger},
+}
+@dataclass
+class Distributed:
+    # torch.distributed (torchrun / SLURM): false = per-process batch norm (statistics over each
+    # process's batch_size / W rows, "ghost batches"); true = batch norm over the global batch
+    # (gantrain.distributed.SyncBatchNorm, twice differentiable). Ignored in one process.
+    sync_batchnorm: bool = False
+
+
+@dataclass
+class Search:
+    # gantrain -m hydra/sweeper=optuna: the summary.json metric each trial returns (gantrain.search)
+    objective: str = "dist_equilibrium"
+    direction: str = "minimize"
+
+    def __post_init__(self):
+        check(bool(self.objective), "search.objective", self.objective, "must name a metric of summary.json")
+        one_of("search.direction", self.direction, ("minimize", "maximize"))
+
+
+SECTIONS: dict[str, type] = {"divergence": Divergence, "eval": ImageEvalSchema, "analysis": Analysis,
+                             "engine": Engine, "ema": EMA, "distributed": Distributed, "search": Search}
+# The composed config's top level (train.yaml and analyze.yaml; tests/config/test_compose.py keeps
+# this in step with them).
+TOP_LEVEL_KEYS = frozenset({*GROUPS, *SECTIONS, "gamma", "eta", "steps", "batch_size", "seed",
+                            "device", "dtype", "log_every", "checkpoint_every", "keep_last",
+                            "resume", "requeue", "progress", "phase", "field"})
+
+
+def merge(schema: type, section: Any, key: str) -> Any:
+    try:
+        if isinstance(section, DictConfig):
+            section = OmegaConf.to_container(section, resolve=True)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), section)
+        # a float field converts the string "nan" / "inf" to a float: refuse it before the range checks
+        check_finite(OmegaConf.to_container(merged), key)
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        full_key = f"{key}.{e.full_key}" if getattr(e, "full_key", None) else key
+        raise ConfigError(f"{full_key}: {first_line(e)}") from None
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError (one line) on the first bad value; return None when all is well."""
+    tree = OmegaConf.to_container(cfg, resolve=False)   # ${...} stay strings: named at their source
+    tree.pop("hydra", None)
+    # `+key=value` adds a key where Hydra finds no group of that name: nothing would read it.
+    unknown = sorted(set(tree) - set(TOP_LEVEL_KEYS))
+    check(not unknown, unknown[0] if unknown else "", tree.get(unknown[0]) if unknown else None,
+           "not a gantrain key (a +key=value override adds a key that nothing reads); "
+           f"top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    check_finite(tree)
+    for group, schemas in GROUPS.items():
+        section = cfg.get(group)
+        name = section.get("name") if isinstance(section, DictConfig) else None
+        if not isinstance(name, str) or name not in schemas:   # options listed for the message only
+            one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
+        merge(schemas[name], section, group)
+    for key, schema in SECTIONS.items():
+        merge(schema, cfg.get(key, {}), key)
+    for key, lo in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
+                    ("keep_last", 1)):
+        value = cfg.get(key)
+        check(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key, value,
+               f"must be an integer >= {lo}")
+    gamma = cfg.get("gamma")
+    check(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
+           "gamma", gamma, "must be a number >= 0")
+    for m in dict.fromkeys((cfg.method.name, *cfg.get("analysis", {}).get("compare", ()))):
+        why = RULES[m].positive_gamma
+        check(not why or gamma > 0, "gamma", gamma, f"method={m} needs gamma > 0 ({why})")
+    why = RULES[cfg.method.name].positive_gamma
+    gammas = list(cfg.get("analysis", {}).get("gammas", ()))
+    check(not why or all(g > 0 for g in gammas), "analysis.gammas", gammas,
+           f"method={cfg.method.name} needs every γ > 0 ({why})")
+    check(isinstance(cfg.get("seed"), int), "seed", cfg.get("seed"), "must be an integer")
+    for key in ("resume", "progress", "requeue"):  # a string such as resume=no would count as true
+        check(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
+    one_of("device", cfg.get("device"), ("cpu", "cuda", "auto"))
+    check_engine(cfg)   # mixed precision vs double backprop, before any run
+    one_of("dtype", cfg.get("dtype"), ("float32", "float64"))
+    arch = DATASETS[cfg.dataset.name].compatible_archs()
+    check(cfg.arch.name in arch, "arch", cfg.arch.name,
+           f"dataset={cfg.dataset.name} allows arch: {', '.join(arch)}")
+    if cfg.method.get("regularizer_estimate") == "unbiased":
+        check(cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size", cfg.batch_size,
+               "method.regularizer_estimate=unbiased needs an even batch_size >= 2")
+    if cfg.method.get("regularizer_estimate") == "variance_corrected":
+        check(cfg.batch_size >= 2, "batch_size", cfg.batch_size,
+               "method.regularizer_estimate=variance_corrected needs batch_size >= 2 (it divides "
+               "by B - 1)")
+        per_sample = DATASETS.where(lambda d: d.per_sample)
+        check(cfg.dataset.name in per_sample, "method.regularizer_estimate",
+               "variance_corrected", f"per-sample gradients are supported on dataset="
+               f"{', '.join(per_sample)} (image nets: batch norm couples the samples); "
+               f"with dataset={cfg.dataset.name} use same_batch or unbiased")

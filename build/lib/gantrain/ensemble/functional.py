@@ -1,0 +1,280 @@
+"""The field rules as pure functions of one member's parameters, for ``torch.func.vmap``.
+
+A member's players are the game's own modules, called through ``torch.func.functional_call`` with
+that member's parameters (dicts name → tensor), so the losses are the single run's formulas
+(``gantrain.losses.gan_losses`` on D(x) and D(G(z))). Gradients are ``torch.func.vjp``
+pullbacks of the losses; a squared-gradient penalty is a pullback of the gradient function itself
+(a Hessian-vector product, docs/methods.md §3), SGA's Jξ a forward-mode ``jvp`` of it. Each
+function returns (u_d, u_g, stats) for one member; ``vmap`` runs them over the stacked members,
+every member with its own γ.
+
+Covered: the simultaneous rules (simgd, conopt, jare, conopt_g, conopt_d, jare_g, jare_d, both
+regularizer estimates), gradnorm, sga (align too), r1 and r2. Not covered: cgd (its
+conjugate-gradient solve stops on a data-dependent residual, which does not vectorise) and the
+rules that step through the optimizer more than once per step (altgd, extragradient, optimistic).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch.func import functional_call, grad, jvp, vjp
+
+from gantrain.errors import ConfigError
+from gantrain.losses import gan_losses
+from gantrain.rules import RULES
+
+Params = dict[str, torch.Tensor]
+
+# every rule whose class says how the ensemble expresses it (``UpdateRule.ensemble``)
+COVERED = tuple(name for name, cls in RULES.items() if cls.ensemble)
+ESTIMATES = ("same_batch", "unbiased")   # not variance_corrected: per-sample gradient stacks
+NOT_COVERED = {name: cls.ensemble_refusal for name, cls in RULES.items() if not cls.ensemble}
+
+
+def check_covered(method: str) -> None:
+    """One line when ``method`` cannot run in an ensemble."""
+    if method in NOT_COVERED:
+        raise ConfigError(f"method={method} is invalid with launcher=ensemble: {NOT_COVERED[method]}; "
+                          f"allowed: {', '.join(COVERED)} (run it with launcher=basic)")
+    if method not in COVERED:
+        raise ConfigError(f"method={method!r} is invalid with launcher=ensemble; allowed: "
+                          f"{', '.join(COVERED)}")
+
+
+def _dot(a: Params, b: Params) -> torch.Tensor:
+    return sum((a[k] * b[k]).sum() for k in a)
+
+
+def _zeros(a: Params) -> Params:
+    return {k: torch.zeros_like(v) for k, v in a.items()}
+
+
+def _mean(parts: list[Params]) -> Params:
+    return parts[0] if len(parts) == 1 else {k: sum(p[k] for p in parts) / len(parts)
+                                             for k in parts[0]}
+
+
+class Players:
+    """The game's generator and discriminator as functions of a member's parameters."""
+
+    def __init__(self, generator: torch.nn.Module, discriminator: torch.nn.Module, loss: str):
+        self.generator, self.discriminator, self.loss = generator, discriminator, loss
+        self.zero_sum = loss == "minimax"
+
+    def G(self, g: Params, z: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.generator, g, (z,))
+
+    def D(self, d: Params, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.discriminator, d, (x,))
+
+    def losses(self, d: Params, g: Params, x: torch.Tensor, z: torch.Tensor):
+        """(L_D, L_G): ``Game.losses`` at this member's parameters."""
+        return gan_losses(self.loss, self.D(d, x), self.D(d, self.G(g, z)))
+
+    def gradients(self, d: Params, g: Params, x, z, losses=None):
+        """((∇_θ L_D, ∇_φ L_G), (L_D, L_G)) from one forward pass; the minimax loss (L_G = −L_D)
+        takes one backward pass, as the single run does."""
+        losses = losses or self.losses
+        (ld, lg), pull = vjp(lambda d_, g_: losses(d_, g_, x, z), d, g)
+        one, zero = torch.ones_like(ld), torch.zeros_like(ld)
+        if self.zero_sum:
+            v_d, v_g = pull((one, zero))
+            v_g = {k: -v for k, v in v_g.items()}
+        else:
+            v_d = pull((one, zero))[0]
+            v_g = pull((zero, one))[1]
+        return (v_d, v_g), (ld, lg)
+
+
+def _halves(x: torch.Tensor, z: torch.Tensor, halves: bool):
+    if not halves:
+        return [(x, z)]
+    h = x.shape[0] // 2
+    return [(x[:h], z[:h]), (x[h:], z[h:])]
+
+
+def _terms(pg: str, pd: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The penalty gradients a rule needs, as (which player's parameters, which gradient blocks
+    are squared): ConOpt's is one pullback for both players; the others one per penalized
+    player, each restricted to that player's parameters and to the blocks it squares, so no
+    pullback runs through a part of the graph its result does not need."""
+    if pg == pd == "full":
+        return [("dg", ("d", "g"))]
+    blocks = {"full": ("d", "g"), "cross_g": ("d",), "cross_d": ("g",)}
+    terms = []
+    if pg != "none":
+        terms.append(("g", blocks["full" if pg == "full" else "cross_g"]))
+    if pd != "none":
+        terms.append(("d", blocks["full" if pd == "full" else "cross_d"]))
+    return terms
+
+
+def _pullback(players: Players, d: Params, g: Params, xs, zs, losses, wrt: str,
+              blocks: tuple[str, ...]):
+    """(v, pullback, losses): v = (∇_θ L_D, ∇_φ L_G) and the vector-Jacobian product of the
+    ``blocks`` of v with respect to ``wrt``'s parameters (a dict per player, zeros elsewhere)."""
+    def f(*primals):
+        d_, g_ = {"d": (primals[0], g), "g": (d, primals[0]), "dg": primals}[wrt]
+        v, ls = players.gradients(d_, g_, xs, zs, losses)
+        return tuple(v[0 if b == "d" else 1] for b in blocks), (v, ls)
+
+    primals = {"d": (d,), "g": (g,), "dg": (d, g)}[wrt]
+    _, pull, (v, ls) = vjp(f, *primals, has_aux=True)
+
+    def apply(c: tuple[Params, Params]) -> tuple[Params | None, Params | None]:
+        out = pull(tuple(c[0 if b == "d" else 1] for b in blocks))
+        return {"d": (out[0], None), "g": (None, out[0]), "dg": out}[wrt]
+
+    return v, apply, ls
+
+
+def simultaneous(players: Players, pg: str, pd: str, halves: bool, plain: bool = True,
+                 losses=None) -> Callable:
+    """``SimultaneousRule.direction`` for one member: u = v + γ·(the penalties' gradients), each
+    penalty gradient Jᵀc, J the Jacobian of the gradients, c the (other half-batch's) gradient
+    on the penalized blocks. ``plain=False`` drops v (gradnorm: u = γ∇½‖v‖²)."""
+    terms = _terms(pg, pd)
+
+    def direction(d: Params, g: Params, x, z, gamma):
+        parts = _halves(x, z, halves)
+        m = len(parts)
+        vs, lds, lgs, pulls = [], [], [], []   # pulls[i][t]: half i's pullback of term t
+        for xs, zs in parts:
+            if terms:
+                outs = [_pullback(players, d, g, xs, zs, losses, wrt, blocks)
+                        for wrt, blocks in terms]
+                v, (ld, lg) = outs[0][0], outs[0][2]
+                pulls.append([o[1] for o in outs])
+            else:
+                v, (ld, lg) = players.gradients(d, g, xs, zs, losses)
+            vs.append(v)
+            lds.append(ld)
+            lgs.append(lg)
+        r_d = 0.5 * _dot(vs[0][0], vs[-1][0])   # ½‖g_θ‖² (½⟨g_A, g_B⟩ with halves)
+        r_g = 0.5 * _dot(vs[0][1], vs[-1][1])
+        g_d, g_g = _mean([v[0] for v in vs]), _mean([v[1] for v in vs])
+        u_d, u_g = (g_d, g_g) if plain else (_zeros(g_d), _zeros(g_g))
+        for t in range(len(terms)):
+            reg_d = reg_g = None   # Σ_i (1/m) J_iᵀ c_i, c_i the other half's gradient
+            for i in range(m):
+                c = vs[m - 1 - i] if m == 1 else tuple(
+                    {k: u / m for k, u in part.items()} for part in vs[m - 1 - i])
+                out_d, out_g = pulls[i][t](c)
+                reg_d = out_d if reg_d is None else {k: reg_d[k] + out_d[k] for k in reg_d}
+                reg_g = out_g if reg_g is None else {k: reg_g[k] + out_g[k] for k in reg_g}
+            if reg_g is not None:
+                u_g = {k: u_g[k] + gamma * reg_g[k] for k in u_g}
+            if reg_d is not None:
+                u_d = {k: u_d[k] + gamma * reg_d[k] for k in u_d}
+        same = m == 1
+        stats = dict(loss_d=sum(lds) / m if m > 1 else lds[0],
+                     loss_g=sum(lgs) / m if m > 1 else lgs[0],
+                     grad_norm_d=(2 * r_d).sqrt() if same else _dot(g_d, g_d).sqrt(),
+                     grad_norm_g=(2 * r_g).sqrt() if same else _dot(g_g, g_g).sqrt(),
+                     reg_grad_d=r_d, reg_grad_g=r_g)
+        return u_d, u_g, stats
+
+    return direction
+
+
+def sga(players: Players, halves: bool, align: bool, align_eps: float) -> Callable:
+    """``SGA.direction`` for one member: u = ξ + λ·½(Jᵀξ − Jξ)."""
+
+    def direction(d: Params, g: Params, x, z, gamma):
+        parts = _halves(x, z, halves)
+        m = len(parts)
+        fns = [(lambda xs, zs: lambda d_, g_: players.gradients(d_, g_, xs, zs))(xs, zs)
+               for xs, zs in parts]
+        outs = [vjp(f, d, g, has_aux=True) for f in fns]   # (v, pullback, (L_D, L_G)) each
+        vs = [o[0] for o in outs]
+        xi_d, xi_g = _mean([v[0] for v in vs]), _mean([v[1] for v in vs])
+        jt_d, jt_g, jv_d, jv_g = _zeros(xi_d), _zeros(xi_g), _zeros(xi_d), _zeros(xi_g)
+        for i, (f, (_, pull, _)) in enumerate(zip(fns, outs)):
+            c = vs[m - 1 - i]
+            a_d, a_g = pull(c)
+            _, (b_d, b_g), _ = jvp(f, (d, g), c, has_aux=True)
+            jt_d = {k: jt_d[k] + a_d[k] / m for k in jt_d}
+            jt_g = {k: jt_g[k] + a_g[k] / m for k in jt_g}
+            jv_d = {k: jv_d[k] + b_d[k] / m for k in jv_d}
+            jv_g = {k: jv_g[k] + b_g[k] / m for k in jv_g}
+        adj_d = {k: 0.5 * (jt_d[k] - jv_d[k]) for k in jt_d}
+        adj_g = {k: 0.5 * (jt_g[k] - jv_g[k]) for k in jt_g}
+        lam = gamma
+        stats = {}
+        if align:
+            n = sum(t.numel() for t in (*xi_d.values(), *xi_g.values()))
+            inner = (_dot(xi_d, jt_d) + _dot(xi_g, jt_g)) * (_dot(adj_d, jt_d) + _dot(adj_g, jt_g))
+            sign = torch.sign(inner / n + align_eps)
+            lam = lam * sign
+            stats["sga_sign"] = sign
+        u_d = {k: xi_d[k] + lam * adj_d[k] for k in xi_d}
+        u_g = {k: xi_g[k] + lam * adj_g[k] for k in xi_g}
+        lds = [o[2][0] for o in outs]
+        lgs = [o[2][1] for o in outs]
+        stats = dict(loss_d=sum(lds) / m, loss_g=sum(lgs) / m,
+                     grad_norm_d=_dot(xi_d, xi_d).sqrt(), grad_norm_g=_dot(xi_g, xi_g).sqrt(),
+                     adjustment_norm=(_dot(adj_d, adj_d) + _dot(adj_g, adj_g)).sqrt(), **stats)
+        return u_d, u_g, stats
+
+    return direction
+
+
+def gradient_penalty(players: Players, on: str) -> Callable:
+    """``R1``/``R2`` for one member: SimGD on L_D + γ·mean ½‖∇ₓD(x)‖², x the real (r1) or the
+    generated (r2) samples, held constant; L_G = −L_D no longer holds."""
+    plain = Players(players.generator, players.discriminator, players.loss)
+    plain.zero_sum = False
+
+    def direction(d: Params, g: Params, x, z, gamma):
+        x_pen = x if on == "real" else players.G(g, z)   # outside the derivative: a constant
+
+        def penalized(d_, g_, xs, zs):
+            loss_d, loss_g = players.losses(d_, g_, xs, zs)
+            gx = grad(lambda t: players.D(d_, t).sum())(x_pen)
+            terms = 0.5 * gx.square().flatten(1).sum(-1)
+            return loss_d + (gamma * terms).mean(), loss_g
+
+        return simultaneous(plain, "none", "none", False, losses=penalized)(d, g, x, z, gamma)
+
+    return direction
+
+
+def flow_cosines(players: Players) -> Callable:
+    """The flow-reversal diagnostic (``gantrain.rules.flow``) for one member: the cosine between
+    each player's direction u and its plain gradient of the game's own losses on the same batch
+    and point (NaN where either is zero)."""
+    def cosines(d: Params, g: Params, x, z, u_d: Params, u_g: Params) -> dict[str, torch.Tensor]:
+        (v_d, v_g), _ = players.gradients(d, g, x, z)
+        cos = lambda a, b: _dot(a, b) / (_dot(a, a).sqrt() * _dot(b, b).sqrt())  # noqa: E731
+        return {"flow_cos_g": cos(u_g, v_g), "flow_cos_d": cos(u_d, v_d)}
+
+    return cosines
+
+
+def build_direction(method_cfg, players: Players) -> Callable:
+    """The one-member direction function of a method (ConfigError when the ensemble has none).
+
+    Args:
+        method_cfg: the ``method`` section: its ``name`` and options.
+        players: the game's players (losses and gradients of one member).
+
+    Returns:
+        The direction function (``Ensemble`` vmaps it over the members).
+    """
+    name = method_cfg.name
+    check_covered(name)
+    estimate = method_cfg.get("regularizer_estimate", "same_batch")
+    if estimate not in ESTIMATES:
+        raise ConfigError(f"method.regularizer_estimate={estimate} is invalid with launcher=ensemble: "
+                          f"allowed: {', '.join(ESTIMATES)}")
+    halves = estimate == "unbiased"
+    rule = RULES[name]
+    if rule.ensemble in ("simultaneous", "surrogate"):
+        pg, pd = rule.penalize_generator, rule.penalize_discriminator
+        penalized = "none" != pg or "none" != pd
+        return simultaneous(players, pg, pd, halves and penalized, plain=rule.ensemble == "simultaneous")
+    if rule.ensemble == "symplectic":
+        return sga(players, halves, bool(method_cfg.get("align", False)),
+                   float(method_cfg.get("align_eps", 0.1)))
+    return gradient_penalty(players, rule.on)

@@ -1,0 +1,104 @@
+"""``launcher=ensemble``: a Hydra launcher that packs the jobs of a sweep into ensembles.
+
+Jobs whose configs differ only in seed, γ, η/lr (``gantrain.ensemble.packing``) and that an
+ensemble can run (``check_member_config``, ``functional.check_covered``) share one process, up to
+``hydra.launcher.size`` members at a time; every other job, and a group of one, runs as Hydra's
+basic launcher runs it (one after another, through gantrain's own task function). Every job,
+member or not, gets its Hydra job directory with the ``.hydra`` files and its own run files.
+
+The Hydra plugin class is ``hydra_plugins.gantrain_ensemble_launcher.EnsembleLauncher`` (Hydra
+only instantiates launchers from the ``hydra_plugins`` namespace); this module does the work.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from omegaconf import DictConfig, open_dict
+
+from gantrain.errors import ConfigError, first_line
+
+log = logging.getLogger("gantrain")
+
+
+def member_problem(cfg: DictConfig) -> str | None:
+    """Why the run ``cfg`` cannot be an ensemble member (None when it can)."""
+    from gantrain.config import validate
+    from gantrain.ensemble.engine import check_member_config
+
+    try:
+        validate(cfg)
+        check_member_config(cfg)
+    except ConfigError as e:
+        return first_line(e)
+    return None
+
+
+def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
+           size: int) -> list[JobReturn]:
+    """Run the jobs; their JobReturns in order (what Hydra's basic launcher returns)."""
+    from gantrain.ensemble.engine import train_ensemble
+    from gantrain.ensemble.packing import pack, pack_key
+
+    if int(size) != size or size < 1:
+        raise ConfigError(f"hydra.launcher.size={size!r} is invalid: must be an integer >= 1")
+    setup_globals()
+    config, ctx = launcher.config, launcher.hydra_context
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    sweep_cfgs = []
+    for idx, overrides in enumerate(job_overrides, initial_job_idx):
+        sweep_cfg = ctx.config_loader.load_sweep_config(config, list(overrides))
+        with open_dict(sweep_cfg):
+            sweep_cfg.hydra.job.id = idx
+            sweep_cfg.hydra.job.num = idx
+        sweep_cfgs.append(sweep_cfg)
+    # Which jobs may be members: the task config as the job will see it (hydra node dropped).
+    keys, reasons = [], []
+    for sc in sweep_cfgs:
+        task = sc.copy()
+        with open_dict(task):
+            del task["hydra"]
+        why = member_problem(task)
+        reasons.append(why)
+        keys.append(None if why else pack_key(task))
+    groups = pack([k if k is not None else f"single {i}" for i, k in enumerate(keys)], int(size))
+    rets: dict[int, JobReturn] = {}
+    log.info("launching %d jobs as %d groups (ensembles of up to %d members)", len(sweep_cfgs),
+             len(groups), size)
+    for group in groups:
+        if len(group) == 1:   # not packable, or alone: the basic launcher's way
+            i = group[0]
+            log.info("\t#%d : %s%s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])),
+                     f" (single run: {reasons[i]})" if reasons[i] else "")
+            rets[i] = run_job(hydra_context=ctx, task_function=launcher.task_function,
+                              config=sweep_cfgs[i], job_dir_key="hydra.sweep.dir",
+                              job_subdir_key="hydra.sweep.subdir")
+            continue
+        members = []   # (task config, run directory) from Hydra's own job set-up
+        for i in group:
+            log.info("\t#%d : %s (ensemble member)", initial_job_idx + i,
+                     " ".join(filter_overrides(job_overrides[i])))
+            rets[i] = run_job(hydra_context=ctx, config=sweep_cfgs[i],
+                              task_function=lambda cfg: members.append(
+                                  (cfg, Path(HydraConfig.get().runtime.output_dir))),
+                              job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        _train(train_ensemble, members)
+    return [rets[i] for i in range(len(sweep_cfgs))]
+
+
+def _train(train_ensemble, members: list) -> None:
+    """One ensemble; a failure is recorded by its members (summary.json) and the sweep goes on,
+    as gantrain's task function does for one job of a sweep."""
+    try:
+        summaries = train_ensemble([c for c, _ in members], [d for _, d in members])
+    except Exception as e:   # noqa: BLE001 - every member wrote status: failed with the error
+        log.error("ensemble of %d members failed: %s: %s", len(members), type(e).__name__,
+                  first_line(e))
+        return
+    for (_, run_dir), s in zip(members, summaries):
+        if s is not None:
+            log.info("%s after %d steps -> %s", s.get("status"), s.get("steps_done", 0), run_dir)
