@@ -1,3 +1,0 @@
-"""gantrain: an experiment runner for GAN training dynamics (SimGD, AltGD, ConOpt, JARE)."""
-
-__version__ = "0.1.0"

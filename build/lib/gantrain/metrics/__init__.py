@@ -1,1 +1,0 @@
-"""Quality metrics, one module each."""
