@@ -79,7 +79,7 @@ class Extragradient(TwoPointRule):
         import numpy as np
 
         if jacobian is None:
-            lam = np.asarray(eigenvalues, dtype=complex)
+            lam = np.asarray(eigenvalues, dtype=complex).reshape(-1)
             return 1 + lr * lam + (lr * lam) ** 2
         eye = np.eye(jacobian.shape[0])
         return np.linalg.eigvals(eye + lr * jacobian + lr * lr * jacobian @ jacobian)

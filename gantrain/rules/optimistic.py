@@ -31,7 +31,7 @@ class Optimistic(TwoPointRule):
 
         h = lr
         if jacobian is None:
-            lam = np.asarray(eigenvalues, dtype=complex)
+            lam = np.asarray(eigenvalues, dtype=complex).reshape(-1)
             b, c = 1 + 2 * h * lam, h * lam
             d = np.sqrt(b * b - 4 * c + 0j)
             return np.concatenate([(b + d) / 2, (b - d) / 2])
