@@ -18,11 +18,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import hydra_private
+from gantrain.config.store import CONFIG_DIR  # also fills the ConfigStore: every option's defaults
 from gantrain.errors import ConfigError, first_line
 from gantrain.rundir import failure_recorded
 from gantrain.search import OPTUNA_SWEEPER, sweeper_overrides, trial_value
 
-CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")   # shipped in the wheel
 log = logging.getLogger("gantrain")
 
 

@@ -74,8 +74,8 @@ MUTANTS = [
            "the Gaussian game's equilibrium Jacobian M loses the ½ of its θθ block "
            "(−½(σ²I + vvᵀ)), which the ConOpt check M − γMᵀM relies on",
            ("tests/games/test_gaussian_theory.py", "tests/analysis/test_spectrum.py")),
-    Mutant("modes-two-std", "gantrain/conf/eval/default.yaml",
-           "std_multiple: 3.0", "std_multiple: 2.0",
+    Mutant("modes-two-std", "gantrain/metrics/defaults.py",
+           "std_multiple: float = 3.0", "std_multiple: float = 2.0",
            "a high-quality MoG sample within 2 standard deviations of its mode instead of the "
            "papers' 3",
            ("tests/metrics/test_modes.py", "tests/config/test_numerics_presets.py")),

@@ -1,8 +1,9 @@
 """A rule from another package: a throwaway package in a temporary folder, with one new rule and
-its config, installed beside gantrain with no edit to gantrain (README, "Adding an update rule").
+its config (its ``Options`` dataclass), installed beside gantrain with no edit to gantrain
+(README, "Adding an update rule").
 
-It registers the rule in the ``gantrain.rules`` entry-point group and its config folder on
-Hydra's search path (a SearchPathPlugin, the Hydra way). Then, with nothing else changed: it
+It registers the rule in the ``gantrain.rules`` entry-point group; gantrain.config.store makes its
+config group option ``method=scaled_simgd`` from its Options. Then, with nothing else changed: it
 trains, ``gantrain-analyze`` gives its spectrum (twice SimGD's, as its maths says) and phase
 diagram, a bad option is refused in one line, the compose-every-config test covers it, and the quick
 zoo runs it and reports it.
@@ -38,10 +39,7 @@ FILES = {
         scaled_simgd = "scaled_rule.rule:ScaledSimGD"
 
         [tool.setuptools.packages.find]
-        include = ["scaled_rule*", "hydra_plugins*"]
-
-        [tool.setuptools.package-data]
-        scaled_rule = ["conf/**/*.yaml"]
+        include = ["scaled_rule*"]
         """,
     "scaled_rule/__init__.py": "",
     "scaled_rule/rule.py": '''
@@ -76,22 +74,6 @@ FILES = {
                 out.u_g = [self.scale * u for u in out.u_g]
                 return out
         ''',
-    "scaled_rule/conf/__init__.py": "",
-    "scaled_rule/conf/method/scaled_simgd.yaml": """
-        # SimGD with both update directions scaled (a plugin's config, found on Hydra's search path)
-        name: scaled_simgd
-        scale: 2.0
-        """,
-    "hydra_plugins/scaled_rule_searchpath/__init__.py": "",
-    "hydra_plugins/scaled_rule_searchpath/searchpath.py": """
-        from hydra.core.config_search_path import ConfigSearchPath
-        from hydra.plugins.search_path_plugin import SearchPathPlugin
-
-
-        class ScaledRuleSearchPath(SearchPathPlugin):
-            def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-                search_path.append(provider="scaled-rule", path="pkg://scaled_rule.conf")
-        """,
 }
 
 pytestmark = pytest.mark.long

@@ -20,6 +20,7 @@ from gantrain.losses import LOSSES
 from gantrain.metrics.defaults import ImageEvalSchema
 from gantrain.models import ARCHS
 from gantrain.rules import RULES
+from gantrain.rules.options import follows
 
 __all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "validate"]
 
@@ -44,7 +45,7 @@ def check_lr(lr: float) -> None:
 @dataclass
 class SGDOptim:
     name: str = "sgd"
-    lr: float = 1e-3
+    lr: float = follows("eta", 1e-3)
     momentum: float = 0.0
 
     def __post_init__(self):
@@ -55,7 +56,7 @@ class SGDOptim:
 @dataclass
 class AdamOptim:
     name: str = "adam"
-    lr: float = 1e-4
+    lr: float = follows("eta", 1e-4)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
 
@@ -68,8 +69,9 @@ class AdamOptim:
 
 @dataclass
 class RMSpropOptim:
+    """torch.optim.RMSprop semantics (the accumulator starts at 0, eps outside the square root)."""
     name: str = "rmsprop"
-    lr: float = 1e-4
+    lr: float = follows("eta", 1e-4)
     alpha: float = 0.99
     eps: float = 1e-8
     momentum: float = 0.0
@@ -83,8 +85,9 @@ class RMSpropOptim:
 
 @dataclass
 class RMSpropTFOptim:
+    """tf.train.RMSPropOptimizer semantics, as in the papers' released code."""
     name: str = "rmsprop_tf"
-    lr: float = 1e-4
+    lr: float = follows("eta", 1e-4)
     decay: float = 0.9
     eps: float = 1e-10
     initial_accumulator: float = 1.0
@@ -100,7 +103,7 @@ class RMSpropTFOptim:
 @dataclass
 class Logger:
     name: str = "wandb"
-    mode: str = "offline"
+    mode: str = "offline"   # offline (no account needed) | online | disabled
     project: str = "gantrain"
     entity: Optional[str] = None
     group: Optional[str] = None
@@ -112,7 +115,7 @@ class Logger:
 
 @dataclass
 class Divergence:
-    max_param_norm: float = 1e6
+    max_param_norm: float = 1e6   # a parameter norm over this (or any NaN/Inf) ends the run as `diverged`
 
     def __post_init__(self):
         check(self.max_param_norm > 0, "divergence.max_param_norm", self.max_param_norm, "must be > 0")
@@ -120,10 +123,10 @@ class Divergence:
 
 @dataclass
 class Engine:
-    tf32: bool = True
-    channels_last: bool = True
-    amp: str = "none"
-    deterministic: bool = False
+    tf32: bool = True              # CUDA: TF32 matmuls/convolutions
+    channels_last: bool = True     # CUDA, conv nets: NHWC memory layout
+    amp: str = "none"              # none | bf16 (first-order rules only: double backprop stays float32)
+    deterministic: bool = False    # torch.use_deterministic_algorithms, no cuDNN autotuning
 
     def __post_init__(self):
         one_of("engine.amp", self.amp, ("none", "bf16"))
@@ -131,8 +134,8 @@ class Engine:
 
 @dataclass
 class EMA:
-    decay: float = 0.0
-    start: int = 0
+    decay: float = 0.0   # EMA of the generator (buffers included), evaluated beside it; 0: off
+    start: int = 0       # first step the EMA follows
 
     def __post_init__(self):
         check(0 <= self.decay < 1, "ema.decay", self.decay, "must be in [0, 1) (0: off)")
@@ -141,17 +144,20 @@ class EMA:
 
 @dataclass
 class Analysis:
-    mode: str = "spectrum"
-    every: int = 0
-    point: str = "equilibrium"
-    batches: int = 10
-    seed: int = 4321
-    dense_max: int = 3000
-    k: int = 6
-    quadrature_order: int = 8
-    eps: float = 1e-3
-    compare: list[str] = field(default_factory=list)   # conf/train.yaml names the papers' three
-    gammas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0])
+    """Spectra of the update field (gantrain-analyze, and during training)."""
+    mode: str = "spectrum"     # gantrain-analyze: spectrum | phase ((lr, γ) diagram) | field
+    every: int = 0             # during training: log the spectrum every K steps (0: off)
+    point: str = "equilibrium"  # equilibrium (gaussian) | init | a checkpoint file or run dir
+    batches: int = 10          # non-Gaussian games: the Jacobian is averaged over this many batches
+    seed: int = 4321           # batches for the analysis come from their own RNG
+    dense_max: int = 3000      # full spectrum up to this many parameters, else Arnoldi top-k
+    k: int = 6                 # eigenvalues of largest magnitude (and of largest real part), Arnoldi
+    quadrature_order: int = 8  # Gauss-Hermite points per dimension (Gaussian game, exact expectation)
+    eps: float = 1e-3          # target distance for the iteration lower bounds (Corollaries 1, 2)
+    # methods side by side in compare.png (train.yaml names the papers' three)
+    compare: list[str] = field(default_factory=list)
+    # γ values for factors_vs_gamma.png
+    gammas: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0])
     # data means μ for factors_vs_mu.png/.json (dataset=gaussian, point=equilibrium; JARE App. B)
     mus: list[float] = field(default_factory=lambda: [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 
@@ -189,7 +195,7 @@ class Distributed:
 class Search:
     # gantrain -m hydra/sweeper=optuna: the summary.json metric each trial returns (gantrain.search)
     objective: str = "dist_equilibrium"
-    direction: str = "minimize"
+    direction: str = "minimize"   # minimize | maximize (Optuna follows it; a diverged run is the worst)
 
     def __post_init__(self):
         check(bool(self.objective), "search.objective", self.objective, "must name a metric of summary.json")

@@ -58,8 +58,8 @@ class GaussianData(ToyData):
     mu: float = 2.0
     sigma: float = 0.2
     dim: int = 2
-    init_offset: float = 0.05
-    init_phi: Optional[list[float]] = None
+    init_offset: float = 0.05    # φ = v + offset·1, θ = offset·1, as in the released code
+    init_phi: Optional[list[float]] = None     # an explicit start of `dim` numbers, over the offset
     init_theta: Optional[list[float]] = None
 
     def __post_init__(self):

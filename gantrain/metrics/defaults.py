@@ -40,8 +40,9 @@ EVERY = 0                    # evaluate every K steps, 0: off (docs/experiments.
 # round-off); "sqrtm" calls pytorch-fid's calculate_frechet_distance unchanged.
 FID_METHOD = "eigh"
 
-# Named protocols (config group ``eval``, conf/eval/<name>.yaml); the name is logged with every
-# score. "numerics": the Numerics of GANs' Inception score (6400 samples, 10 splits, no FID).
+# Named protocols (config group ``eval``: ``default`` is ImageEvalSchema's defaults, ``numerics``
+# conf/eval/numerics.yaml); the name is logged with every score. "numerics": the Numerics of
+# GANs' Inception score (6400 samples, 10 splits, no FID).
 PROTOCOLS = ("default", "numerics")
 NUMERICS_NUM_SAMPLES = 6400
 
@@ -67,9 +68,9 @@ class ImageEvalSchema:
     # shared / mixture of Gaussians
     num_samples: int = 2560          # generated samples per evaluation (IS uses all of them)
     seed: int = 1234
-    std_multiple: float = 3.0
-    mode_min_share: float = 0.01
-    image_steps: list[int] = field(default_factory=lambda: [0])
+    std_multiple: float = 3.0        # "high quality": within this many mode std of the nearest mode
+    mode_min_share: float = 0.01     # a mode is covered when it holds at least this share of all samples
+    image_steps: list[int] = field(default_factory=lambda: [0])   # scatter/KDE images then and at the end
     # images: Inception score and FID
     every: int = EVERY               # evaluate IS/FID every K steps (0: off)
     fid_num_samples: Optional[int] = None       # FID on the first this many samples (null: all)

@@ -42,15 +42,16 @@ class FullRankArch(ArchSchema):   # JARE App. B: D_θ(x) = θᵀeˣ on the Gauss
 
 @dataclass
 class ImageArch(ArchSchema):
-    """An image architecture's options (``conf/arch/<name>.yaml``); gantrain's are built by
-    ``gantrain.models.images.build_image_models``. A plugin's image architecture subclasses this
+    """An image architecture's options: the defaults here, what differs in
+    ``conf/arch/<name>.yaml``. gantrain's are built by
+    ``gantrain.models.images.build_image_models``; a plugin's image architecture subclasses this
     and overrides ``build_models``."""
     name: str
-    filters: int = 64
+    filters: int = 64                   # Mf
     z_dim: int = 128
     z_std: float = 1.0
-    spectral_norm: bool = False
-    init: str = "xavier"
+    spectral_norm: bool = False         # true: SN on every D conv/dense layer (SN-GAN baseline)
+    init: str = "xavier"                # slim's Xavier-uniform + zero biases (both codes); normal: N(0, 0.02)
     batch_norm: Optional[bool] = None   # null: the architecture's default
     d_extra_dense: int = 0              # DC-GAN style nets: units of an extra dense layer in D (0: none)
     g_extra_dense: int = 0              # ... and in G, after z

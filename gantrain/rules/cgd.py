@@ -8,7 +8,7 @@ A = D²_φθ L_G, B = D²_θφ L_D, the step is w ← w − η u with
 
 the second line being the θ-player's best response to the φ-player's step (it equals
 (I − η²BA)⁻¹(g_θ − ηB g_φ), the paper's second formula). η is ``method.eta``, which follows the
-top-level ``eta`` (conf/method/cgd.yaml).
+top-level ``eta`` (``CGDOptions.eta`` follows it in a composed config).
 
 The system is solved by conjugate gradients on Hessian-vector products, ``cg_iters`` at most, until
 the residual is below ``cg_tol`` relative to the right-hand side. For zero-sum losses (L_G = −L_D,
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from gantrain.errors import ConfigError
 from gantrain.rules.base import Direction, FieldRule, grads, identity, norm
 from gantrain.rules.lazy import torch
-from gantrain.rules.options import SameBatchOptions, check, positive_int
+from gantrain.rules.options import SameBatchOptions, check, follows, positive_int
 
 DENSE_MAX = 4000   # generator parameters up to which a differentiable (dense) solve is allowed
 
@@ -49,9 +49,9 @@ def local_gradients(loss_d, loss_g, d_params, g_params, zero_sum: bool):
 
 @dataclass
 class CGDOptions(SameBatchOptions):
-    eta: float = 1e-3          # the η inside CGD's local game; conf/method/cgd.yaml sets ${eta}
-    cg_iters: int = 32
-    cg_tol: float = 1e-6
+    eta: float = follows("eta", 1e-3)   # the η of CGD's local game: the step size unless set on its own
+    cg_iters: int = 32      # conjugate-gradient iterations at most per step
+    cg_tol: float = 1e-6    # stop when the residual is below this times the right-hand side
     why = ("it solves a linear system built from the batch's Hessian blocks: no unbiased estimate "
            "of its inverse exists")
 

@@ -7,13 +7,27 @@ the dataclass alone and every check runs the same way before a run and in code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gantrain.checks import check, holds, one_of, positive_int
 
-__all__ = ["EstimateOptions", "MethodOptions", "SameBatchOptions", "check", "holds", "one_of",
-           "positive_int"]
+__all__ = ["FOLLOWS", "EstimateOptions", "MethodOptions", "SameBatchOptions", "check", "follows",
+           "holds", "one_of", "positive_int"]
+
+FOLLOWS = "config"   # field metadata: the value a composed config gives the field (gantrain.config.store)
+
+
+def follows(key: str, default):
+    """A dataclass field whose value in a composed config is ``${key}``.
+
+    Args:
+        key: the config key it follows (e.g. ``eta``).
+        default: its value when code builds the dataclass directly.
+    Returns:
+        the ``dataclasses.field``.
+    """
+    return field(default=default, metadata={FOLLOWS: "${" + key + "}"})
 
 
 @dataclass

@@ -14,20 +14,22 @@ from gantrain.config import ConfigError, validate
 from tests.helpers import make_cfg
 
 CONF = Path(CONFIG_DIR)
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
 
 
 def _group_options() -> dict[str, list[str]]:
-    """Each group's options on Hydra's whole search path: gantrain's configs and those an
-    installed plugin adds (its SearchPathPlugin), so a plugin's config is checked like ours."""
+    """Each group's options on Hydra's whole search path: gantrain's yaml files, the options
+    gantrain.config.store makes from the schemas, and those an installed plugin adds (its
+    SearchPathPlugin or its registered schema), so a plugin's config is checked like ours."""
     from hydra.core.global_hydra import GlobalHydra
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        return {g: sorted(loader.get_group_options(g)) for g in GROUPS}
+        groups = [g for g in loader.list_groups("") if g not in ("hydra", "schema")]
+        return {g: sorted(loader.get_group_options(g)) for g in sorted(groups)}
 
 
 OPTIONS = _group_options()
+GROUPS = sorted(OPTIONS)
 METHODS = OPTIONS["method"]
 EXPERIMENTS = OPTIONS["experiment"]
 
@@ -410,3 +412,40 @@ def test_top_level_keys_are_the_configs_own():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         analyze = compose("analyze", overrides=["logger=none"])
     assert set(make_cfg().keys()) | set(analyze.keys()) == set(TOP_LEVEL_KEYS)
+
+
+# --- each default written once ----------------------------------------------------------------
+def _schema_defaults(schema) -> dict:
+    from dataclasses import MISSING, fields
+
+    return {f.name: f.default if f.default_factory is MISSING else f.default_factory()
+            for f in fields(schema) if f.default is not MISSING or f.default_factory is not MISSING}
+
+
+def _yaml_sections():
+    """(file, section, schema) for every yaml file that sets keys a schema dataclass defaults."""
+    from gantrain.config.schema import SECTIONS
+    from gantrain.config.store import option_schemas
+
+    for group, schemas in option_schemas().items():
+        for path in sorted((CONF / group).glob("*.yaml")):
+            data = OmegaConf.to_container(OmegaConf.load(path))
+            section = data.get(group, {}) if "@package _global_" in path.read_text() else data
+            # eval=numerics and logger=none extend the group's one schema
+            schema = schemas.get(path.stem) or next(iter(schemas.values()))
+            yield path, {k: v for k, v in section.items() if k != "defaults"}, schema
+    train = OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml"))
+    for key, schema in SECTIONS.items():
+        yield CONF / "train.yaml", train.get(key, {}), schema
+
+
+def test_no_yaml_repeats_a_schema_default():
+    """A default lives in its dataclass only (gantrain.config.store puts it in every composed
+    config): a yaml file that sets a key to the value its schema already gives is a second copy,
+    which would go stale when the dataclass changes."""
+    copies = []
+    for path, section, schema in _yaml_sections():
+        defaults = _schema_defaults(schema)
+        copies += [f"{path.relative_to(CONF)}: {k}: {v!r}" for k, v in section.items()
+                   if k != "name" and k in defaults and v == defaults[k]]
+    assert not copies, "\n".join(copies)

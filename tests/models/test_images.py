@@ -37,22 +37,18 @@ def count(module: nn.Module) -> int:
 
 
 def test_the_option_list_and_the_yaml_files_agree():
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
-    from gantrain.cli import CONFIG_DIR
     from gantrain.models import image_archs
+    from tests.helpers import make_cfg
 
     assert set(image_archs()) == set(IMAGE_ARCHS)   # the registry and the builders agree
     assert set(IMAGE_ARCHS) == {"resnet_v1", "resnet_v2", "resnet_celeba", "resnet_imagenet",
                                 "conv4", "conv4_nobn", "dcgan4_nobn", "dcgan4", "dcgan4_const",
                                 "dcgan3", "dcgan4_resnet"}
-    for name in IMAGE_ARCHS:
-        cfg = OmegaConf.load(Path(CONFIG_DIR) / "arch" / f"{name}.yaml")
+    for name in IMAGE_ARCHS:   # composed as `arch=<name>` gives it: its yaml over the schema's defaults
+        cfg = make_cfg("dataset=fake_images", f"arch={name}").arch
         assert cfg.name == name and cfg.filters == 64 and cfg.z_dim == 128
         assert cfg.z_std == 1.0 and cfg.spectral_norm is False and cfg.init == "xavier"
-        g, d = build_image_models(cfg, SMALLEST[name])   # the yaml itself is a valid config
+        g, d = build_image_models(cfg, SMALLEST[name])   # the composed section is a valid config
 
 
 # --- shapes, ranges, resolutions ----------------------------------------------------------------

@@ -39,13 +39,17 @@ def test_every_rule_states_its_facts_and_has_its_config(name):
     for fact in ("uses_gamma", "second_order", "plain_field", "consensus_bound", "field_follows_step"):
         assert isinstance(getattr(rule, fact), bool), fact
     assert rule.color is not None   # gantrain's own rules all have their colour
-    # its yaml holds the Options dataclass's defaults (the yaml is what overrides address)
-    yaml = OmegaConf.to_container(OmegaConf.load(Path(CONFIG_DIR) / "method" / f"{name}.yaml"))
-    defaults = {f.name: f.default for f in fields(rule.Options) if f.name != "name"}
-    assert yaml.pop("name") == name and set(yaml) == set(defaults)
-    for key, value in yaml.items():
-        if not str(value).startswith("${"):   # an interpolation: a default set elsewhere
-            assert value == defaults[key], (name, key)
+    # `method=<name>` composes to its Options dataclass's defaults, field by field (no yaml)
+    from tests.helpers import make_cfg
+
+    cfg = make_cfg(f"method={name}", "eta=0.25")
+    composed = OmegaConf.to_container(cfg.method, resolve=True)
+    assert composed.pop("name") == name
+    options = {f.name: f for f in fields(rule.Options) if f.name != "name"}
+    assert set(composed) == set(options)
+    for key, value in composed.items():
+        follows = options[key].metadata.get("config")   # e.g. CGD's η follows the top-level eta
+        assert value == (0.25 if follows == "${eta}" else options[key].default), (name, key)
     rule.options_of({})   # the defaults pass the rule's own checks
 
 
@@ -93,17 +97,20 @@ def test_an_unknown_name_is_refused_in_one_line():
 
 
 @pytest.mark.parametrize("group", ["method", "loss", "dataset", "arch"])
-def test_every_registered_name_has_its_config_and_every_config_its_entry(group):
-    """One registry style for the four kinds: the names a group's yaml files give are exactly the
-    registry's built-ins (a plugin adds both through its own package)."""
+def test_every_registered_name_is_an_option_and_every_option_registered(group):
+    """One registry style for the four kinds: the group's options on Hydra's search path are
+    exactly the registry's names (a plugin adds its name, and with it its option)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
     from gantrain.games import DATASETS
     from gantrain.losses import LOSSES
     from gantrain.models import ARCHS
 
     registry = {"method": RULES, "loss": LOSSES, "dataset": DATASETS, "arch": ARCHS}[group]
-    yaml = {p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml")}
-    builtin = {n for n in registry if registry[n].__module__.startswith("gantrain.")}
-    assert yaml == builtin
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        options = set(GlobalHydra.instance().config_loader().get_group_options(group))
+    assert options == set(registry)
 
 
 def test_a_loss_added_in_process_is_validated_and_used():
