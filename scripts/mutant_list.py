@@ -59,7 +59,7 @@ MUTANTS = [
            "the non-saturating generator loss −log σ(D(G(z))) written with the wrong sign inside "
            "softplus (−log(1 − σ(D(G(z))))): the generator flees the data",
            ("tests/test_losses.py", "tests/rules/test_directions.py")),
-    Mutant("tf-rmsprop-zero-start", "gantrain/optim/rmsprop_tf.py",
+    Mutant("tf-rmsprop-zero-start", "gantrain/optim/tf_rmsprop.py",
            'state["square_avg"] = torch.full_like(p, group["initial_accumulator"])',
            'state["square_avg"] = torch.zeros_like(p)',
            "TF RMSProp's accumulator starts at 0 like PyTorch's instead of 1: first steps of "
@@ -277,7 +277,7 @@ MUTANTS = [
            "placeholder batches: resumed members leave their single-run trajectory",
            ("tests/ensemble/test_faults.py", "-k", "different_steps")),
     Mutant("ensemble-optimizer-state-not-saved", "gantrain/ensemble/optim.py",
-           "opt.state[p] = st", "pass",
+           "opt.state[p] = self.rule.torch_state(self.cfg, st, float(self.steps[i]))", "pass",
            "members' checkpoints hold an empty optimizer state: a resumed member restarts "
            "RMSProp's accumulator and leaves its trajectory",
            ("tests/ensemble/test_faults.py", "-k", "sigterm")),

@@ -19,8 +19,8 @@ from gantrain.games import DATASETS
 from gantrain.losses import LOSSES
 from gantrain.metrics.defaults import ImageEvalSchema
 from gantrain.models import ARCHS
+from gantrain.optim import OPTIMS
 from gantrain.rules import RULES
-from gantrain.rules.options import follows
 
 __all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "validate"]
 
@@ -29,75 +29,13 @@ __all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "vali
 # architecture's its registered schema (gantrain.games.DATASETS, gantrain.models.ARCHS): GROUPS.
 
 
-# --- loss, optim, logger --------------------------------------------------------------------
+# --- loss, logger --------------------------------------------------------------------
 @dataclass
 class Loss:
     name: str
 
     def __post_init__(self):
         LOSSES.check(self.name, "loss.name")
-
-
-def check_lr(lr: float) -> None:
-    check(lr > 0, "optim.lr (eta)", lr, "must be > 0")
-
-
-@dataclass
-class SGDOptim:
-    name: str = "sgd"
-    lr: float = follows("eta", 1e-3)
-    momentum: float = 0.0
-
-    def __post_init__(self):
-        check_lr(self.lr)
-        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
-
-
-@dataclass
-class AdamOptim:
-    name: str = "adam"
-    lr: float = follows("eta", 1e-4)
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-
-    def __post_init__(self):
-        check_lr(self.lr)
-        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
-               self.betas, "must be two numbers in [0, 1)")
-        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
-
-
-@dataclass
-class RMSpropOptim:
-    """torch.optim.RMSprop semantics (the accumulator starts at 0, eps outside the square root)."""
-    name: str = "rmsprop"
-    lr: float = follows("eta", 1e-4)
-    alpha: float = 0.99
-    eps: float = 1e-8
-    momentum: float = 0.0
-
-    def __post_init__(self):
-        check_lr(self.lr)
-        check(0 < self.alpha < 1, "optim.alpha", self.alpha, "must be in (0, 1)")
-        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
-        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
-
-
-@dataclass
-class RMSpropTFOptim:
-    """tf.train.RMSPropOptimizer semantics, as in the papers' released code."""
-    name: str = "rmsprop_tf"
-    lr: float = follows("eta", 1e-4)
-    decay: float = 0.9
-    eps: float = 1e-10
-    initial_accumulator: float = 1.0
-
-    def __post_init__(self):
-        check_lr(self.lr)
-        check(0 < self.decay < 1, "optim.decay", self.decay, "must be in (0, 1)")
-        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
-        check(self.initial_accumulator >= 0, "optim.initial_accumulator",
-               self.initial_accumulator, "must be >= 0")
 
 
 @dataclass
@@ -179,8 +117,7 @@ GROUPS: dict[str, dict[str, type]] = {
     "dataset": DATASETS.derived(lambda schema: schema),
     "arch": ARCHS.derived(lambda schema: schema),
     "loss": LOSSES.derived(lambda _: Loss),
-    "optim": {"sgd": SGDOptim, "adam": AdamOptim, "rmsprop": RMSpropOptim,
-              "rmsprop_tf": RMSpropTFOptim},
+    "optim": OPTIMS.derived(lambda optimizer: optimizer.Options),
     "logger": {"wandb": Logger},
 }
 @dataclass

@@ -271,9 +271,8 @@ def build_direction(method_cfg, players: Players) -> Callable:
     halves = estimate == "unbiased"
     rule = RULES[name]
     if rule.ensemble in ("simultaneous", "surrogate"):
-        pg, pd = rule.penalize_generator, rule.penalize_discriminator
-        penalized = "none" != pg or "none" != pd
-        return simultaneous(players, pg, pd, halves and penalized, plain=rule.ensemble == "simultaneous")
+        return simultaneous(players, rule.penalize_generator, rule.penalize_discriminator,
+                            halves and rule.penalized(), plain=rule.ensemble == "simultaneous")
     if rule.ensemble == "symplectic":
         return sga(players, halves, bool(method_cfg.get("align", False)),
                    float(method_cfg.get("align_eps", 0.1)))

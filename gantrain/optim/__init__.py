@@ -1,26 +1,28 @@
-"""Optimizers: PyTorch's SGD/Adam/RMSprop and the released TensorFlow code's RMSProp."""
+"""Optimizers, by name (config group ``optim``): PyTorch's SGD, Adam and RMSprop, and the released
+TensorFlow code's RMSProp. Each is one module and one class (``gantrain.optim.base.Optimizer``);
+``OPTIMS`` holds gantrain's and those of installed packages (``gantrain.optims`` entry points).
+Torch-free to import: config validation reads the ``Options`` schemas from here."""
 from __future__ import annotations
 
 from typing import Iterable
 
-import torch
+from gantrain.registry import Registry
 
-from gantrain.optim.rmsprop_tf import RMSpropTF
+__all__ = ["OPTIMS", "build_optimizer"]
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "rmsprop_tf")
+OPTIMS = Registry("optim", "gantrain.optims", {
+    "sgd": "gantrain.optim.sgd:SGD",
+    "adam": "gantrain.optim.adam:Adam",
+    "rmsprop": "gantrain.optim.rmsprop:RMSprop",
+    "rmsprop_tf": "gantrain.optim.rmsprop_tf:TFRMSprop",
+})
 
 
-def build_optimizer(cfg, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    params = list(params)
-    name = cfg.name
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps,
-                                   momentum=cfg.momentum)
-    if name == "rmsprop_tf":
-        return RMSpropTF(params, lr=cfg.lr, decay=cfg.decay, eps=cfg.eps,
-                         initial_accumulator=cfg.initial_accumulator)
-    raise ValueError(f"optim={name!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
+def build_optimizer(cfg, params: Iterable):
+    """The torch optimizer of ``cfg`` (the ``optim`` section) over ``params``.
+
+    Returns:
+        a ``torch.optim.Optimizer``.
+    """
+    OPTIMS.check(cfg.name)
+    return OPTIMS[cfg.name].build(cfg, list(params))

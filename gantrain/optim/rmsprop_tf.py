@@ -1,33 +1,50 @@
-"""RMSProp as TensorFlow 1's ``tf.train.RMSPropOptimizer`` does it, which the papers' code used.
-
-Differences from ``torch.optim.RMSprop`` that change trajectories: the squared-gradient accumulator
-starts at 1.0 (not 0), and epsilon sits inside the square root.
-"""
+"""`optim=rmsprop_tf`: RMSProp as TensorFlow 1's ``tf.train.RMSPropOptimizer`` does it, as in the
+papers' released code (``gantrain.optim.tf_rmsprop.RMSpropTF``): the accumulator starts at
+``initial_accumulator`` (1.0) and eps sits inside the square root."""
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+
+from gantrain.checks import check
+from gantrain.optim.base import Optimizer, check_lr
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import follows
 
 
-class RMSpropTF(torch.optim.Optimizer):
-    def __init__(self, params, lr: float = 1e-4, decay: float = 0.9, eps: float = 1e-10,
-                 initial_accumulator: float = 1.0):
-        super().__init__(params, dict(lr=lr, decay=decay, eps=eps,
-                                      initial_accumulator=initial_accumulator))
+@dataclass
+class RMSpropTFOptions:
+    name: str = "rmsprop_tf"
+    lr: float = follows("eta", 1e-4)
+    decay: float = 0.9
+    eps: float = 1e-10
+    initial_accumulator: float = 1.0
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["square_avg"] = torch.full_like(p, group["initial_accumulator"])
-                ms = state["square_avg"]
-                ms.mul_(group["decay"]).addcmul_(p.grad, p.grad, value=1 - group["decay"])
-                p.addcdiv_(p.grad, (ms + group["eps"]).sqrt_(), value=-group["lr"])
-        return loss
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(0 < self.decay < 1, "optim.decay", self.decay, "must be in (0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(self.initial_accumulator >= 0, "optim.initial_accumulator",
+               self.initial_accumulator, "must be >= 0")
+
+
+class TFRMSprop(Optimizer):
+    name = "rmsprop_tf"
+    Options = RMSpropTFOptions
+    slots = ("square_avg",)
+
+    @classmethod
+    def build(cls, cfg, params):
+        from gantrain.optim.tf_rmsprop import RMSpropTF
+
+        return RMSpropTF(params, lr=cfg.lr, decay=cfg.decay, eps=cfg.eps,
+                         initial_accumulator=cfg.initial_accumulator)
+
+    @classmethod
+    def fresh(cls, cfg, p):
+        return torch.full_like(p, float(cfg.initial_accumulator))
+
+    @classmethod
+    def stacked_update(cls, cfg, p, g, slots, s):
+        decay = float(cfg.decay)
+        ms = slots["square_avg"] * decay + (1 - decay) * g * g
+        return p - s.lr * (g / (ms + float(cfg.eps)).sqrt()), {"square_avg": ms}

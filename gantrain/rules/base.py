@@ -111,6 +111,16 @@ class UpdateRule:
     # ``on``); empty: it cannot, and ``ensemble_refusal`` says why.
     ensemble: ClassVar[str] = ""
     ensemble_refusal: ClassVar[str] = "it has no vmapped form in gantrain.ensemble"
+    # squared-gradient penalties in each player's direction: "none" | "own" | "full"
+    # (gantrain.rules.simultaneous)
+    penalize_generator: ClassVar[str] = "none"
+    penalize_discriminator: ClassVar[str] = "none"
+
+    @classmethod
+    def penalized(cls) -> bool:
+        """Whether a squared-gradient penalty enters either player's direction (a second backward
+        pass; the two-half-batch estimate applies)."""
+        return "none" != cls.penalize_generator or "none" != cls.penalize_discriminator
 
     reduce = staticmethod(identity)
 

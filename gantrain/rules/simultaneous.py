@@ -46,7 +46,7 @@ class SimultaneousRule(FieldRule):
         super().__init_subclass__(**kwargs)
         # a penalty is the gradient of a squared gradient norm: a second backward pass
         if "second_order" not in cls.__dict__:
-            cls.second_order = "none" != cls.penalize_generator or "none" != cls.penalize_discriminator
+            cls.second_order = cls.penalized()
 
     @classmethod
     def dirac_eigenvalues(cls, gamma, lr):
@@ -66,7 +66,7 @@ class SimultaneousRule(FieldRule):
 
     @property
     def regularized(self) -> bool:
-        return "none" != self.penalize_generator or "none" != self.penalize_discriminator
+        return self.penalized()
 
     def direction(self, losses: Sequence[tuple[torch.Tensor, torch.Tensor]],
                   d_params: Sequence[torch.Tensor], g_params: Sequence[torch.Tensor],

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from gantrain.optim import build_optimizer
-from gantrain.optim.rmsprop_tf import RMSpropTF
+from gantrain.optim.tf_rmsprop import RMSpropTF
 from tests.helpers import make_cfg
 
 
@@ -36,3 +36,42 @@ def test_eta_sets_the_step_size(name, cls):
     opt = build_optimizer(cfg.optim, [torch.nn.Parameter(torch.zeros(2))])
     assert isinstance(opt, cls)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0123)
+
+
+def test_an_optimizer_added_in_process_is_an_option_validated_and_built():
+    """A fifth optimizer joins as a plugin's would: registered, it is a config option whose
+    defaults come from its Options, its checks refuse a bad value, and the trainer builds it."""
+    from dataclasses import dataclass
+
+    from gantrain.config import ConfigError, validate
+    from gantrain.config.store import register
+    from gantrain.optim import OPTIMS
+    from gantrain.optim.sgd import SGD, SGDOptions
+
+    @dataclass
+    class HalfOptions(SGDOptions):
+        name: str = "half_sgd_test"
+        momentum: float = 0.25
+
+    class HalfSGD(SGD):
+        name = "half_sgd_test"
+        Options = HalfOptions
+
+        @classmethod
+        def build(cls, cfg, params):
+            return torch.optim.SGD(params, lr=cfg.lr / 2, momentum=cfg.momentum)
+
+    OPTIMS.add(HalfSGD.name, HalfSGD)
+    try:
+        register()
+        cfg = make_cfg(f"optim={HalfSGD.name}", "eta=0.5")
+        validate(cfg)
+        assert cfg.optim.momentum == 0.25 and cfg.optim.lr == 0.5
+        opt = build_optimizer(cfg.optim, [torch.nn.Parameter(torch.zeros(2))])
+        assert opt.param_groups[0]["lr"] == 0.25 and opt.param_groups[0]["momentum"] == 0.25
+        with pytest.raises(ConfigError, match=r"optim.momentum=1.5 is invalid"):
+            validate(make_cfg(f"optim={HalfSGD.name}", "optim.momentum=1.5"))
+    finally:
+        OPTIMS.remove(HalfSGD.name)
+    with pytest.raises(ConfigError, match=r"optim='half_sgd_test' is invalid: allowed: sgd, adam"):
+        build_optimizer(cfg.optim, [torch.nn.Parameter(torch.zeros(2))])

@@ -96,9 +96,9 @@ def test_an_unknown_name_is_refused_in_one_line():
         build_rule("cgd", 0.0, {"bogus": 1})
 
 
-@pytest.mark.parametrize("group", ["method", "loss", "dataset", "arch"])
+@pytest.mark.parametrize("group", ["method", "loss", "dataset", "arch", "optim"])
 def test_every_registered_name_is_an_option_and_every_option_registered(group):
-    """One registry style for the four kinds: the group's options on Hydra's search path are
+    """One registry style for the five kinds: the group's options on Hydra's search path are
     exactly the registry's names (a plugin adds its name, and with it its option)."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -106,8 +106,10 @@ def test_every_registered_name_is_an_option_and_every_option_registered(group):
     from gantrain.games import DATASETS
     from gantrain.losses import LOSSES
     from gantrain.models import ARCHS
+    from gantrain.optim import OPTIMS
 
-    registry = {"method": RULES, "loss": LOSSES, "dataset": DATASETS, "arch": ARCHS}[group]
+    registry = {"method": RULES, "loss": LOSSES, "dataset": DATASETS, "arch": ARCHS,
+                "optim": OPTIMS}[group]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         options = set(GlobalHydra.instance().config_loader().get_group_options(group))
     assert options == set(registry)

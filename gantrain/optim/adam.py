@@ -1,0 +1,43 @@
+"""`optim=adam`: torch.optim.Adam."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gantrain.checks import check
+from gantrain.optim.base import Optimizer, check_lr
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import follows
+
+
+@dataclass
+class AdamOptions:
+    name: str = "adam"
+    lr: float = follows("eta", 1e-4)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               self.betas, "must be two numbers in [0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+
+
+class Adam(Optimizer):
+    name = "adam"
+    Options = AdamOptions
+    slots = ("exp_avg", "exp_avg_sq")
+    counts_steps = True
+
+    @classmethod
+    def build(cls, cfg, params):
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+
+    @classmethod
+    def stacked_update(cls, cfg, p, g, slots, s):
+        b1, b2 = (float(b) for b in cfg.betas)
+        m = torch.lerp(slots["exp_avg"], g, 1 - b1)
+        v = slots["exp_avg_sq"] * b2 + (1 - b2) * g * g
+        bc1, bc2 = 1 - b1 ** s.steps, 1 - b2 ** s.steps
+        denom = v.sqrt() / s.col(bc2.sqrt()) + float(cfg.eps)
+        return p - s.col(s.lrs / bc1) * (m / denom), {"exp_avg": m, "exp_avg_sq": v}

@@ -1,0 +1,50 @@
+"""`optim=rmsprop`: torch.optim.RMSprop (the accumulator starts at 0, eps outside the square root)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gantrain.checks import check
+from gantrain.optim.base import Optimizer, check_lr
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import follows
+
+
+@dataclass
+class RMSpropOptions:
+    name: str = "rmsprop"
+    lr: float = follows("eta", 1e-4)
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(0 < self.alpha < 1, "optim.alpha", self.alpha, "must be in (0, 1)")
+        check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+class RMSprop(Optimizer):
+    name = "rmsprop"
+    Options = RMSpropOptions
+    slots = ("square_avg", "momentum_buffer")
+    counts_steps = True
+
+    @classmethod
+    def build(cls, cfg, params):
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps,
+                                   momentum=cfg.momentum)
+
+    @classmethod
+    def used_slots(cls, cfg):
+        return cls.slots if float(cfg.get("momentum", 0.0)) > 0 else ("square_avg",)
+
+    @classmethod
+    def stacked_update(cls, cfg, p, g, slots, s):
+        alpha, momentum = float(cfg.alpha), float(cfg.get("momentum", 0.0))
+        sq = slots["square_avg"] * alpha + (1 - alpha) * g * g
+        avg = sq.sqrt() + float(cfg.eps)
+        if momentum > 0:
+            buf = slots["momentum_buffer"] * momentum + g / avg
+            return p - s.lr * buf, {"square_avg": sq, "momentum_buffer": buf}
+        return p - s.lr * (g / avg), {"square_avg": sq}

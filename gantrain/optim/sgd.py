@@ -1,0 +1,49 @@
+"""`optim=sgd`: torch.optim.SGD, with optional momentum."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gantrain.checks import check
+from gantrain.optim.base import Optimizer, check_lr
+from gantrain.rules.lazy import torch
+from gantrain.rules.options import follows
+
+
+@dataclass
+class SGDOptions:
+    name: str = "sgd"
+    lr: float = follows("eta", 1e-3)
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        check_lr(self.lr)
+        check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+class SGD(Optimizer):
+    name = "sgd"
+    Options = SGDOptions
+    slots = ("momentum_buffer",)
+
+    @classmethod
+    def build(cls, cfg, params):
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+
+    @classmethod
+    def used_slots(cls, cfg):
+        return cls.slots if float(cfg.get("momentum", 0.0)) > 0 else ()
+
+    @classmethod
+    def stacked_update(cls, cfg, p, g, slots, s):
+        momentum = float(cfg.get("momentum", 0.0))
+        if momentum == 0:
+            return p - s.lr * g, {}
+        # torch's buffer starts as the first gradient, not as zeros
+        buf = torch.where(s.started, slots["momentum_buffer"] * momentum + g, g)
+        return p - s.lr * buf, {"momentum_buffer": buf}
+
+    @classmethod
+    def torch_state(cls, cfg, state, step):
+        if float(cfg.get("momentum", 0.0)) == 0:
+            state["momentum_buffer"] = None
+        return state
