@@ -7,13 +7,15 @@ BIN    := $(VENV)/bin
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
 # steps and samples, one seed); SWEEP_ARGS adds overrides;
-# LAUNCHER=joblib runs jobs in parallel locally, LAUNCHER=slurm on a cluster.
+# LAUNCHER=joblib runs jobs in parallel locally, LAUNCHER=slurm on a cluster; unset, each target
+# uses its own default (basic: one job after another; fig7/fig8: ensemble, the MoG runs of a grid
+# trained together, gantrain.ensemble), LAUNCHER=basic gives the sequential runs back.
 QUICK      ?= 0
 SWEEP_ARGS ?=
-LAUNCHER   ?= basic
+LAUNCHER   ?=
 RUNS       ?= outputs/multirun$(if $(filter 1,$(QUICK)),-quick)
 REPORTS    ?= outputs/report$(if $(filter 1,$(QUICK)),-quick)
-COMMON     := launcher=$(LAUNCHER) progress=false
+COMMON      = progress=false
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -91,8 +93,9 @@ ddp-smoke:  ## torch.distributed smoke run: 2 CPU processes (gloo) under torchru
 	  steps=20 batch_size=64 log_every=5 checkpoint_every=10 logger=none progress=false \
 	  hydra.run.dir=outputs/ddp-smoke
 
+# $(call sweep,program,sweep,quick family[,default launcher])
 define sweep
-	$(BIN)/$(1) -m sweep=$(2) $(if $(filter 1,$(QUICK)),quick=$(3)) $(COMMON) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
+	$(BIN)/$(1) -m sweep=$(2) $(if $(filter 1,$(QUICK)),quick=$(3)) launcher=$(or $(LAUNCHER),$(4),basic) $(COMMON) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
 	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS)
 endef
 
@@ -103,10 +106,10 @@ fig6:  ## JARE Fig. 6: Gaussian game, sigma 0.2/0.5 at mu 2
 	$(call sweep,gantrain,fig6,gauss)
 
 fig7:  ## JARE Fig. 7: mixture of Gaussians, r = 2, five methods, samples over iterations
-	$(call sweep,gantrain,fig7,mog)
+	$(call sweep,gantrain,fig7,mog,ensemble)
 
 fig8:  ## JARE Fig. 8: mixture of Gaussians, r = 10
-	$(call sweep,gantrain,fig8,mog)
+	$(call sweep,gantrain,fig8,mog,ensemble)
 
 onesided:  ## one-sided ConOpt/JARE against the full rules, over gamma
 	$(call sweep,gantrain,onesided,gauss)

@@ -57,5 +57,8 @@ def test_every_paper_target_is_listed_and_plans_a_sweep_and_a_report(target):
     out = subprocess.run(["make", "-C", str(ROOT), "-n", target, "QUICK=1"], capture_output=True,
                          text=True, check=True).stdout
     assert f" -m sweep={target} " in out and "gantrain-report" in out
+    # the MoG figures train their grid as ensembles unless LAUNCHER says otherwise
+    launcher = "ensemble" if target in ("fig7", "fig8") else "basic"
+    assert f" launcher={launcher} " in out
     assert target in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
                                     text=True, check=True).stdout
