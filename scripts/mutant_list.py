@@ -281,4 +281,10 @@ MUTANTS = [
            "members' checkpoints hold an empty optimizer state: a resumed member restarts "
            "RMSProp's accumulator and leaves its trajectory",
            ("tests/ensemble/test_faults.py", "-k", "sigterm")),
+    Mutant("zoo-ensemble-first-seed-only", "gantrain/report/zoo/runner.py",
+           'compose_config("train", m.overrides) for m in job.members',
+           'compose_config("train", job.members[0].overrides) for m in job.members',
+           "the zoo's MoG ensemble trains every member with the first member's settings (its "
+           "seed): the other seeds' run directories hold copies of seed 0's run",
+           ("tests/report/zoo/test_cli.py", "-k", "ensemble")),
 ]

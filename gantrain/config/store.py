@@ -29,7 +29,7 @@ from gantrain.config.schema import GROUPS, SECTIONS
 from gantrain.metrics.defaults import ImageEvalSchema
 from gantrain.rules.options import FOLLOWS
 
-__all__ = ["CONFIG_DIR", "defaults_of", "option_schemas", "register"]
+__all__ = ["CONFIG_DIR", "defaults_of", "forget", "option_schemas", "register"]
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")   # shipped in the wheel
 
@@ -74,6 +74,13 @@ def register(store: ConfigStore | None = None) -> None:
                         node=defaults_of(schemas[name], name))
     sections = {key: defaults_of(schema) for key, schema in SECTIONS.items() if key != "eval"}
     store.store(name="sections", node=sections, package="_global_")
+
+
+
+def forget(group: str, name: str) -> None:
+    """Take ``<group>/<name>`` out of the ConfigStore (undoes ``register`` for an entry a test or a
+    notebook added in process and then removed from its registry)."""
+    ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
 
 
 register()   # as Hydra apps do at import: whoever composes has imported CONFIG_DIR from here

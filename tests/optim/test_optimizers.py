@@ -44,7 +44,7 @@ def test_an_optimizer_added_in_process_is_an_option_validated_and_built():
     from dataclasses import dataclass
 
     from gantrain.config import ConfigError, validate
-    from gantrain.config.store import register
+    from gantrain.config.store import forget, register
     from gantrain.optim import OPTIMS
     from gantrain.optim.sgd import SGD, SGDOptions
 
@@ -73,5 +73,6 @@ def test_an_optimizer_added_in_process_is_an_option_validated_and_built():
             validate(make_cfg(f"optim={HalfSGD.name}", "optim.momentum=1.5"))
     finally:
         OPTIMS.remove(HalfSGD.name)
+        forget("optim", HalfSGD.name)
     with pytest.raises(ConfigError, match=r"optim='half_sgd_test' is invalid: allowed: sgd, adam"):
         build_optimizer(cfg.optim, [torch.nn.Parameter(torch.zeros(2))])

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from gantrain.errors import ConfigError
 from gantrain.report import zoo as package
-from gantrain.report.zoo.plan import Job, Plan, load_plan, make_jobs, rule_names
+from gantrain.report.zoo.plan import Job, Plan, as_ensembles, load_plan, make_jobs, rule_names
 from gantrain.report.zoo.render import build_report
 from gantrain.report.zoo.runner import check_first, run_all, write_run_log
 
@@ -44,6 +44,9 @@ def _parser(parts: Sequence[str]) -> argparse.ArgumentParser:
                             " (conf/zoo.yaml's quick part)")
     p_run.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread "
                                                             "each (1: this process)")
+    p_run.add_argument("--no-ensemble", action="store_true",
+                       help="train every run in its own job (default: the seeds of a (game, rule) "
+                            "that launcher=ensemble can train go together, gantrain.ensemble)")
     p_run.add_argument("--phase-args", default="", help="more gantrain-analyze overrides for the "
                                                           "phase diagrams, space-separated")
     p_run.add_argument("overrides", nargs="*", help="more gantrain overrides for every training "
@@ -74,7 +77,7 @@ def _jobs(args: argparse.Namespace, plan: Plan) -> tuple[list[str], list[Job]]:
     jobs = make_jobs(plan, args.out, methods, parts, args.overrides, args.phase_args.split(),
                      1 if args.jobs > 1 else 0, seeds)
     check_first(jobs)
-    return methods, jobs
+    return methods, jobs if args.no_ensemble else as_ensembles(jobs)
 
 
 def _run(args: argparse.Namespace, plan: Plan) -> int:
@@ -82,13 +85,14 @@ def _run(args: argparse.Namespace, plan: Plan) -> int:
         methods, jobs = _jobs(args, plan)
     except ConfigError as e:
         return _error(str(e))
-    print(f"zoo: {len(jobs)} jobs ({len(methods)} rules: {', '.join(methods)}) under "
+    print(f"zoo: {len(jobs)} jobs ({sum(j.kind == 'ensemble' for j in jobs)} ensembles; "
+          f"{len(methods)} rules: {', '.join(methods)}) under "
           f"{args.out}, {args.jobs} worker(s)", flush=True)
     t0 = time.perf_counter()
     results = run_all(jobs, args.jobs)
     write_run_log(args.out, results, time.perf_counter() - t0, args.jobs, args.quick)
     bad = [r for r in results if r["status"] == "failed"]
-    print(f"zoo: {len(results) - len(bad)} of {len(results)} jobs ran"
+    print(f"zoo: {len(results) - len(bad)} of {len(results)} runs and diagrams done"
           + (f"; {len(bad)} failed (recorded; the report shows them)" if bad else ""))
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -105,14 +105,15 @@ def phase_overrides(plan: Plan, method: str, mu: float, extra: Sequence[str] = (
 
 @dataclass
 class Job:
-    """One training run or phase diagram, and where it writes."""
-    kind: str              # "train" or "phase"
+    """One training run, ensemble of runs or phase diagram, and where it writes."""
+    kind: str              # "train", "ensemble" (its members: train jobs) or "phase"
     game: str              # a Plan.games key, or "phase"
     method: str
-    label: str             # seed=<s> or mu=<μ>
+    label: str             # seed=<s>, seeds=<s,...> or mu=<μ>
     overrides: list[str]
     out: str
     threads: int = 0       # torch threads in the worker (0: leave as is)
+    members: list["Job"] = field(default_factory=list)   # an ensemble's runs
 
     @property
     def command(self) -> str:
@@ -149,3 +150,37 @@ def make_jobs(plan: Plan, out: Path, methods: Sequence[str], parts: Sequence[str
                      str(Path(out) / "phase" / m / f"mu={mu:g}"), threads)
                  for m in methods for mu in plan.phase["mus"]]
     return jobs
+
+
+def as_ensembles(jobs: list[Job]) -> list[Job]:
+    """The training runs of one (game, rule) that ``launcher=ensemble`` could train together
+    (gantrain.ensemble: the seeds' runs stacked, one process), as one job whose members they are,
+    where its first run was; every other job unchanged. Each member still writes its own run
+    directory, as its own ``gantrain`` run would.
+
+    Args:
+        jobs: from ``make_jobs``.
+    Returns:
+        the jobs, grouped.
+    """
+    from gantrain.ensemble.launcher import member_problem
+
+    out: list[Job] = []
+    groups: dict[tuple[str, str], Job | None] = {}
+    for j in jobs:
+        key = (j.game, j.method)
+        if j.kind == "train" and key not in groups:
+            fits = member_problem(compose_config("train", j.overrides)) is None
+            groups[key] = Job("ensemble", j.game, j.method, "", j.overrides,
+                              str(Path(j.out).parent), j.threads) if fits else None
+            if fits:
+                out.append(groups[key])
+        group = groups.get(key) if j.kind == "train" else None
+        if group is None:
+            out.append(j)
+        else:
+            group.members.append(j)
+    for g in out:
+        if g.kind == "ensemble":
+            g.label = "seeds=" + ",".join(m.label.removeprefix("seed=") for m in g.members)
+    return [g.members[0] if g.kind == "ensemble" and len(g.members) == 1 else g for g in out]

@@ -28,9 +28,37 @@ def run_job(job: Job) -> dict:
         import torch
         torch.set_num_threads(job.threads)
     result = {"kind": job.kind, "game": job.game, "method": job.method, "label": job.label}
-    result.update(_phase_job(job, out) if job.kind == "phase" else _train_job(job, out))
+    run = {"phase": _phase_job, "ensemble": _ensemble_job}.get(job.kind, _train_job)
+    result.update(run(job, out))
     return {**result, "wall_s": round(time.perf_counter() - wall, 3),
             "cpu_s": round(time.process_time() - cpu, 3)}
+
+
+def _ensemble_job(job: Job, out: Path) -> dict:
+    """The members trained as one ensemble; each member's result as ``_train_job`` gives it."""
+    from gantrain.ensemble import train_ensemble
+
+    dirs = [Path(m.out) for m in job.members]
+    for m, d in zip(job.members, dirs):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "command.txt").write_text(m.command + "\n")   # the single run it stands for
+    try:
+        summaries = train_ensemble([compose_config("train", m.overrides) for m in job.members], dirs)
+        results = [{"status": s.get("status"), "summary": s} for s in summaries]
+    except Exception as e:  # noqa: BLE001 - every member wrote status: failed with the error
+        results = [{"status": "failed", "error": describe_error(e)} for _ in job.members]
+    return {"status": "ensemble", "members": [
+        {"kind": "train", "game": m.game, "method": m.method, "label": m.label, **r}
+        for m, r in zip(job.members, results)]}
+
+
+def member_results(r: dict) -> list[dict]:
+    """A job's results, one per run: an ensemble's members share its wall and CPU time equally."""
+    if r.get("kind") != "ensemble":
+        return [r]
+    n = len(r["members"])
+    return [{**m, "wall_s": round(r["wall_s"] / n, 3), "cpu_s": round(r["cpu_s"] / n, 3),
+             "ensemble_of": n} for m in r["members"]]
 
 
 def _train_job(job: Job, out: Path) -> dict:
@@ -98,9 +126,12 @@ def run_all(jobs: list[Job], workers: int = 1) -> list[dict]:
     t0 = time.perf_counter()
     results: list[dict] = []
 
+    total = sum(max(len(j.members), 1) for j in jobs)
+
     def report(r: dict) -> None:
-        results.append(r)
-        print(_progress_line(r, len(results), len(jobs), time.perf_counter() - t0), flush=True)
+        for one in member_results(r):
+            results.append(one)
+            print(_progress_line(one, len(results), total, time.perf_counter() - t0), flush=True)
 
     if workers <= 1:
         for j in jobs:
@@ -118,7 +149,8 @@ def run_all(jobs: list[Job], workers: int = 1) -> list[dict]:
 def write_run_log(out: Path, results: list[dict], wall_s: float, workers: int, quick: bool) -> None:
     """What the last `run` did and what it cost (the report's compute section reads it)."""
     jobs = [{k: r.get(k) for k in ("kind", "game", "method", "label", "status", "error", "wall_s",
-                                   "cpu_s")} for r in results]
+                                   "cpu_s", "ensemble_of") if k in r or k != "ensemble_of"}
+            for r in results]
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / RUN_LOG).write_text(json.dumps(
         {"wall_s": round(wall_s, 1), "workers": workers, "quick": quick, "jobs": jobs},
@@ -141,7 +173,7 @@ def check_first(jobs: list[Job]) -> None:
     for j in jobs:
         if j.game not in seen:
             seen.add(j.game)
-            if j.kind == "train":
+            if j.kind in ("train", "ensemble"):
                 check_command_line("train", validate, j.overrides, "cli")
             else:
                 check_command_line("analyze", check_config, j.overrides, "analyze")

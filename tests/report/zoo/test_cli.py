@@ -72,3 +72,26 @@ def test_make_zoo_plans_the_run_and_the_report_and_is_listed():
     assert "--quick" not in full
     assert "zoo" in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
                                    text=True, check=True).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.trajectory
+def test_the_mog_part_trains_each_rules_seeds_as_one_ensemble(tmp_path):
+    """The zoo's MoG runs of a rule go together as one ensemble (gantrain.ensemble); each member
+    is an ordinary run directory whose trajectory is the single run's, here recomputed with
+    --no-ensemble. CGD, which the ensemble cannot express, runs alone."""
+    common = ["--methods", "simgd,cgd", "--parts", "mog_r2", "--quick", "--seeds", "0,1",
+              "--jobs", "1", "steps=20", "log_every=10", "checkpoint_every=20", "arch.width=8",
+              "eval.num_samples=64"]
+    assert main(["run", str(tmp_path / "ens"), *common]) == 0
+    assert main(["run", str(tmp_path / "single"), *common, "--no-ensemble"]) == 0
+    log = json.loads((tmp_path / "ens" / "zoo_run.json").read_text())["jobs"]
+    assert {(j["method"], j.get("ensemble_of")) for j in log} == {("simgd", 2), ("cgd", None)}
+    for seed in (0, 1):
+        for method in ("simgd", "cgd"):
+            runs = [json.loads((tmp_path / kind / "mog_r2" / method / f"seed={seed}" /
+                                "summary.json").read_text()) for kind in ("ens", "single")]
+            assert [r["status"] for r in runs] == ["completed", "completed"]
+            for key in ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g"):
+                assert runs[0]["metrics"][key] == pytest.approx(runs[1]["metrics"][key],
+                                                                rel=1e-4, abs=1e-6), key

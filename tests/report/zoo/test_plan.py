@@ -85,3 +85,21 @@ def test_a_rule_added_to_the_registry_is_read_from_its_class():
     finally:
         RULES.remove("zz_no_gamma")
     assert uses_gamma("not_registered")   # a run of a rule not installed here: taken to have one
+
+
+def test_as_ensembles_groups_each_rules_seeds_where_the_ensemble_can_train_them(tmp_path):
+    """Per (game, rule) one ensemble job holding its seeds' runs, at the place of the first; CGD
+    (no vmapped form) and the phase diagrams unchanged; a group of one stays a plain run."""
+    from gantrain.report.zoo.plan import as_ensembles, load_plan, make_jobs
+
+    plan = load_plan(quick=True)
+    jobs = make_jobs(plan, tmp_path, ["simgd", "cgd"], ["mog_r2", "phase"], seeds=[0, 1, 2])
+    grouped = as_ensembles(jobs)
+    kinds = [(j.kind, j.method, j.label) for j in grouped]
+    assert kinds[0] == ("ensemble", "simgd", "seeds=0,1,2")
+    assert [m.label for m in grouped[0].members] == ["seed=0", "seed=1", "seed=2"]
+    assert [m.out for m in grouped[0].members] == [j.out for j in jobs[:3]]
+    assert kinds[1:4] == [("train", "cgd", f"seed={s}") for s in range(3)]
+    assert [j for j in grouped if j.kind == "phase"] == [j for j in jobs if j.kind == "phase"]
+    single = as_ensembles(make_jobs(plan, tmp_path, ["simgd"], ["mog_r2"], seeds=[0]))
+    assert [(j.kind, j.label) for j in single] == [("train", "seed=0")]
