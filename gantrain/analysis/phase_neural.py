@@ -27,13 +27,14 @@ run's steps are preconditioned and the bound is plain SGD's, drawn for reference
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gantrain.analysis.phase import CLASSES, axis_values
 from gantrain.config import ConfigError
@@ -325,7 +326,10 @@ def gaussian_panel(cfg, s: NeuralPhaseSettings, out_dir: Path) -> dict:
     ``phase.neural.gaussian_overrides``), written to ``out_dir/gaussian``."""
     from gantrain.analysis.phase import run_phase_diagram
 
-    options = [f"method.{k}={v}" for k, v in cfg.method.items() if k != "name"]
+    # Hydra's override grammar reads null, true/false, numbers and lists as JSON writes them
+    plain = lambda v: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v  # noqa: E731
+    options = [f"method.{k}={v if isinstance(v, str) else json.dumps(plain(v))}"
+               for k, v in cfg.method.items() if k != "name"]
     gcfg = compose_analyze(["dataset=gaussian", f"method={cfg.method.name}", *options,
                             f"seed={cfg.seed}", "logger=none", "progress=false",
                             *s.gaussian_overrides])
