@@ -239,6 +239,21 @@ def point_bound(point_cfg: DictConfig, run_dir: Path) -> dict:
             "nonnegative_real_parts": int((ev.real >= 0).sum())}
 
 
+def grid_bounds(cfg, s: NeuralPhaseSettings, out_dir: Path) -> list[dict | None]:
+    """``point_bound`` of every point in point order (None each when ``phase.neural.lemma4`` is
+    false), with a line per point: a dense spectrum takes seconds to minutes."""
+    if not s.lemma4:
+        return [None] * (len(s.lrs) * len(s.gammas))
+    out = []
+    for i, lr in enumerate(s.lrs):
+        for j, g in enumerate(s.gammas):
+            t = time.perf_counter()
+            out.append(point_bound(point_config(cfg, lr, g, s.steps), point_dir(out_dir, i, j)))
+            print(f"  Lemma 4 at point {len(out)} of {len(s.lrs) * len(s.gammas)} (lr {lr:g}, "
+                  f"gamma {g:g}): {time.perf_counter() - t:.1f} s", flush=True)
+    return out
+
+
 # --- the command -------------------------------------------------------------------------------
 def run_neural_phase(cfg, out_dir: Path) -> dict:
     """Train the (η, γ) grid as ensembles, classify, take Lemma 4 at each final point, draw;
@@ -265,8 +280,7 @@ def run_neural_phase(cfg, out_dir: Path) -> dict:
     shape = lambda xs: [xs[i * n_g:(i + 1) * n_g] for i in range(n_lr)]  # noqa: E731
     classes = [c for c, _ in judged]
     t1 = time.perf_counter()
-    bounds = [point_bound(point_config(cfg, lr, g, s.steps), point_dir(out_dir, i, j))
-              if s.lemma4 else None for i, lr in enumerate(s.lrs) for j, g in enumerate(s.gammas)]
+    bounds = grid_bounds(cfg, s, out_dir)
     bound_s = time.perf_counter() - t1
     data = {"method": cfg.method.name, "loss": cfg.loss.name, "optimizer": cfg.optim.name,
             "dataset": {"name": cfg.dataset.name, "modes": modes,
