@@ -133,11 +133,18 @@ def check_config(cfg: DictConfig) -> None:
     from gantrain.config import validate
 
     validate(cfg)
-    if cfg.analysis.mode == "phase":
+    if cfg.analysis.mode == "phase" and cfg.dataset.name == "gaussian":
         from gantrain.analysis.phase import PhaseSettings, check_cfg
 
         check_cfg(cfg)
         PhaseSettings.from_cfg(cfg)
+    elif cfg.analysis.mode == "phase":   # a neural game: ensembles of MLP runs
+        from gantrain.analysis.phase import PhaseSettings
+        from gantrain.analysis.phase_neural import NeuralPhaseSettings, check_cfg
+
+        check_cfg(cfg)
+        PhaseSettings.from_cfg(cfg)   # the shared keys (and no unknown ones)
+        NeuralPhaseSettings.from_cfg(cfg)
     elif cfg.analysis.mode == "field":
         from gantrain.analysis.field import FieldSettings, check_cfg
 
@@ -150,9 +157,12 @@ def _main(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         check_config(cfg)
-        if cfg.analysis.mode == "phase":
+        if cfg.analysis.mode == "phase" and cfg.dataset.name == "gaussian":
             from gantrain.analysis.phase import run_phase_diagram
             run_phase_diagram(cfg, out_dir)
+        elif cfg.analysis.mode == "phase":
+            from gantrain.analysis.phase_neural import run_neural_phase
+            run_neural_phase(cfg, out_dir)
         elif cfg.analysis.mode == "field":
             from gantrain.analysis.field import run_field
             run_field(cfg, out_dir)

@@ -78,7 +78,7 @@ class PhaseSettings:
             raise ConfigError("phase is missing: analysis.mode=phase needs the phase: section of "
                               "conf/analyze.yaml")
         known = {"lrs", "lr_range", "gammas", "gamma_range", "steps", "tol", "diverge_factor",
-                 "max_param_norm", "boundary_points"}
+                 "max_param_norm", "boundary_points", "neural"}
         unknown = sorted(set(p) - known)
         if unknown:
             raise ConfigError(f"phase.{unknown[0]} is not a known key; allowed: "
@@ -199,7 +199,7 @@ def classify(result: GridResult, tol: float) -> list[str]:
 
 
 # --- the figure --------------------------------------------------------------------------------
-def _log_edges(values: Sequence[float]) -> np.ndarray:
+def log_edges(values: Sequence[float]) -> np.ndarray:
     """Cell edges for log-spaced centres: geometric midpoints, half a step beyond the ends."""
     v = np.log10(np.asarray(values, dtype=float))
     if v.size == 1:
@@ -217,27 +217,49 @@ def plot_phase(data: dict, path: Path) -> Path:
     Returns:
         the path written.
     """
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     from gantrain.analysis.plots import save_figure
     from gantrain.plots import pyplot
 
     plt = pyplot()
-
-    lrs, gammas = data["lrs"], data["gammas"]
-    codes = np.array([[CLASSES.index(c) for c in row] for row in data["classes"]], dtype=float)
-    cmap = ListedColormap([CLASS_COLORS[c] for c in CLASSES])
     fig, ax = plt.subplots(figsize=(6.4, 5.0), dpi=110)
-    gx, ly = _log_edges(gammas), _log_edges(lrs)
+    draw_phase(ax, data)
+    return save_figure(plt, fig, path, "")
+
+
+def draw_classes(ax, lrs: Sequence[float], gammas: Sequence[float],
+                 classes: list[list[str]]) -> None:
+    """Each (lr, γ) point's class as a coloured cell on log axes.
+
+    Args:
+        ax: the matplotlib axes.
+        lrs, gammas: the axes' values (rows, columns).
+        classes: [i][j] at lrs[i], gammas[j].
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    codes = np.array([[CLASSES.index(c) for c in row] for row in classes], dtype=float)
+    cmap = ListedColormap([CLASS_COLORS[c] for c in CLASSES])
+    gx, ly = log_edges(gammas), log_edges(lrs)
     ax.pcolormesh(gx, ly, codes, cmap=cmap, norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], cmap.N),
                   shading="flat")
+    ax.set(xscale="log", yscale="log", xlim=(gx[0], gx[-1]), ylim=(ly[0], ly[-1]),
+           xlabel="γ (regularizer weight)", ylabel="lr (SGD step size η)")
+
+
+def draw_phase(ax, data: dict) -> None:
+    """The Gaussian phase diagram (phase.json's content) on ``ax``.
+
+    Args:
+        ax: the matplotlib axes.
+        data: phase.json's content.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    draw_classes(ax, data["lrs"], data["gammas"], data["classes"])
     b = data["lemma4"]
     curve = np.array([np.nan if (h is None or h <= 0) else h for h in b["max_stable_lr"]], float)
     ax.plot(b["gammas"], curve, color="k", lw=2, label="Lemma 4: max stable lr")
-    ax.set(xscale="log", yscale="log", xlim=(gx[0], gx[-1]), ylim=(ly[0], ly[-1]),
-           xlabel="γ (regularizer weight)", ylabel="lr (SGD step size η)")
     d = data["dataset"]
     ax.set_title(f"{data['method']}: μ = {d['mu']:g}, σ = {d['sigma']:g}, {data['steps']} steps "
                  f"(batch {data['batch_size']}, tol {data['tol']:g})", fontsize=10)
@@ -245,7 +267,6 @@ def plot_phase(data: dict, path: Path) -> Path:
                      label=f"{c} ({data['counts'][c]})") for c in CLASSES]
     handles.append(Line2D([], [], color="k", lw=2, label="Lemma 4 bound (expected field)"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9)
-    return save_figure(plt, fig, path, "")
 
 
 # --- the command -------------------------------------------------------------------------------

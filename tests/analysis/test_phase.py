@@ -162,9 +162,9 @@ def test_cli_phase_mode_writes_json_and_png(tmp_path):
 
 @pytest.mark.slow
 def test_cli_phase_mode_rejects_other_datasets(tmp_path):
-    out = _analyze(tmp_path, "analysis.mode=phase", "dataset=mog")
+    out = _analyze(tmp_path, "analysis.mode=phase", "dataset=cifar10")
     assert out.returncode == 2
-    assert "dataset=gaussian" in out.stderr and "Traceback" not in out.stderr
+    assert "allowed: gaussian" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_grid_game_expected_field_is_each_points_own():
