@@ -50,3 +50,20 @@ def check_finite(tree: Any, key: str = "") -> None:
     elif isinstance(tree, (list, tuple)):
         for i, v in enumerate(tree):
             check_finite(v, f"{key}[{i}]")
+
+
+def required(section: Any, key: str, prefix: str) -> Any:
+    """``section[key]``, whose default is written in one place only (the yaml that composes the
+    section, e.g. analyze.yaml's ``phase:``); one line when an override removed it.
+
+    Args:
+        section: a mapping (DictConfig or dict).
+        key: the key.
+        prefix: the section's dotted name, for the message (``phase``, ``phase.neural``).
+    Returns:
+        the value.
+    """
+    if key not in section:
+        raise ConfigError(f"{prefix}.{key} is missing: it has no default besides "
+                          f"conf/analyze.yaml's; set it (e.g. +{prefix}.{key}=...)")
+    return section[key]

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from gantrain.checks import required
 from gantrain.errors import ConfigError
 
 KEYS = ("methods", "extent", "grid", "lr", "steps", "starts")
@@ -81,7 +82,7 @@ class FieldSettings:
             if m not in RULES:
                 raise ConfigError(f"field.methods={methods!r} is invalid: {m!r} is not a method; "
                                   f"allowed: {', '.join(sorted(RULES))}")
-        extent, grid = f.get("extent", 2.0), f.get("grid", 21)
+        extent, grid = (required(f, k, "field") for k in ("extent", "grid"))
         if not (_number(extent) and extent > 0):
             raise ConfigError(f"field.extent={extent!r} is invalid: must be a number > 0 (the "
                               "plane's half-width)")

@@ -30,6 +30,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gantrain.analysis.lemma4 import lemma4_boundary, lemma4_section  # noqa: F401 (lemma4_boundary: re-exported)
+from gantrain.checks import required
 from gantrain.config import ConfigError
 
 CLASSES = ("converged", "too_slow", "diverged")
@@ -63,13 +64,14 @@ def axis_values(values, spec, key: str, range_key: str) -> list[float]:
 
 @dataclass
 class PhaseSettings:
+    """The Gaussian grid's settings; every default is in conf/analyze.yaml's ``phase:``."""
     lrs: list[float]
     gammas: list[float]
-    steps: int = 2000
-    tol: float = 1e-2
-    diverge_factor: float = 10.0
-    max_param_norm: float = 1e6
-    boundary_points: int = 200
+    steps: int
+    tol: float
+    diverge_factor: float
+    max_param_norm: float
+    boundary_points: int
 
     @classmethod
     def from_cfg(cls, cfg) -> "PhaseSettings":
@@ -85,10 +87,8 @@ class PhaseSettings:
                               f"{', '.join(sorted(known))}")
         s = cls(lrs=axis_values(p.get("lrs"), p.get("lr_range"), "lrs", "lr_range"),
                 gammas=axis_values(p.get("gammas"), p.get("gamma_range"), "gammas", "gamma_range"),
-                steps=p.get("steps", 2000), tol=p.get("tol", 1e-2),
-                diverge_factor=p.get("diverge_factor", 10.0),
-                max_param_norm=p.get("max_param_norm", 1e6),
-                boundary_points=p.get("boundary_points", 200))
+                **{k: required(p, k, "phase") for k in ("steps", "tol", "diverge_factor",
+                                                         "max_param_norm", "boundary_points")})
         for key in ("steps", "boundary_points"):
             v = getattr(s, key)
             if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):

@@ -37,6 +37,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gantrain.analysis.phase import CLASSES, axis_values
+from gantrain.checks import required
 from gantrain.config import ConfigError
 
 DATASETS = ("mog",)   # games with mode metrics that the ensemble trains
@@ -49,13 +50,13 @@ class NeuralPhaseSettings:
     lrs: list[float]
     gammas: list[float]
     steps: int
-    ensemble_size: int = 16
-    min_modes: int | None = None
-    min_high_quality: float = 0.5
-    grad_tol: float = 1.0
-    lemma4: bool = True
-    gaussian: bool = True
-    gaussian_overrides: tuple[str, ...] = ()
+    ensemble_size: int
+    min_modes: int | None
+    min_high_quality: float
+    grad_tol: float
+    lemma4: bool
+    gaussian: bool
+    gaussian_overrides: tuple[str, ...]
 
     @classmethod
     def from_cfg(cls, cfg) -> "NeuralPhaseSettings":
@@ -73,11 +74,11 @@ class NeuralPhaseSettings:
         s = cls(lrs=axis_values(p.get("lrs"), n.get("lr_range"), "lrs", "neural.lr_range"),
                 gammas=axis_values(p.get("gammas"), n.get("gamma_range"), "gammas",
                                    "neural.gamma_range"),
-                steps=p.get("steps", 2000), ensemble_size=n.get("ensemble_size", 16),
-                min_modes=n.get("min_modes"), min_high_quality=n.get("min_high_quality", 0.5),
-                grad_tol=n.get("grad_tol", 1.0), lemma4=n.get("lemma4", True),
-                gaussian=n.get("gaussian", True),
-                gaussian_overrides=tuple(n.get("gaussian_overrides") or ()))
+                steps=required(p, "steps", "phase"),
+                **{k: required(n, k, "phase.neural") for k in (
+                    "ensemble_size", "min_modes", "min_high_quality", "grad_tol", "lemma4",
+                    "gaussian")},
+                gaussian_overrides=tuple(required(n, "gaussian_overrides", "phase.neural") or ()))
         s.check(int(cfg.dataset.modes))
         return s
 

@@ -128,8 +128,15 @@ def test_axis_values_and_settings():
         axis_values(None, {"min": 1.0, "max": 0.1, "num": 3}, "gammas", "gamma_range")
     from omegaconf import OmegaConf
     cfg = OmegaConf.create({"phase": {"lrs": None, "lr_range": {"min": 1e-3, "max": 1e-1, "num": 3},
-                                      "gammas": [1, 10], "gamma_range": None, "steps": 0}})
+                                      "gammas": [1, 10], "gamma_range": None, "steps": 0,
+                                      "tol": 0.01, "diverge_factor": 10, "max_param_norm": 1e6,
+                                      "boundary_points": 5}})
     with pytest.raises(ConfigError, match="phase.steps"):
+        PhaseSettings.from_cfg(cfg)
+    # a default lives in conf/analyze.yaml alone: a key an override removed is named, not
+    # silently defaulted again in code
+    del cfg.phase.tol
+    with pytest.raises(ConfigError, match=r"^phase.tol is missing"):
         PhaseSettings.from_cfg(cfg)
 
 
