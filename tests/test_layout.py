@@ -39,3 +39,40 @@ def test_no_private_name_is_imported_across_modules():
                 found += [f"{_rel(path)}: from {node.module} import {a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]
     assert not found, found
+
+
+def _top_level_imports() -> dict[str, set[str]]:
+    """gantrain module → the gantrain modules it imports at its top level."""
+    mods = {}
+    for p in (ROOT / "gantrain").rglob("*.py"):
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            graph[m] |= {t for t in targets if t in mods and t != m}
+    return graph
+
+
+def test_no_import_cycle():
+    graph, state, cycles = _top_level_imports(), {}, []
+
+    def visit(u, path):
+        state[u] = "open"
+        for v in sorted(graph[u]):
+            if state.get(v) == "open":
+                cycles.append(" -> ".join([*path[path.index(v):], v]))
+            elif v not in state:
+                visit(v, [*path, v])
+        state[u] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, cycles
