@@ -102,7 +102,10 @@ CASES = [
     ("gantrain-analyze", ["gamma=nan"], ["gamma=nan", FINITE]),
     ("gantrain-analyze", ["phase.tol=inf"], ["phase.tol=inf", FINITE]),
     ("gantrain-analyze", ["lr_range.num=3"], ["lr_range.num=3", "did you mean phase.lr_range.num?"]),
-    ("gantrain-analyze", ["analysis.mode=phase", "dataset=mog"], ["dataset='mog'", "dataset=gaussian"]),
+    ("gantrain-analyze", ["analysis.mode=phase", "dataset=dirac"],
+     ["dataset='dirac' is invalid for analysis.mode=phase", "gaussian"]),
+    ("gantrain-analyze", ["analysis.mode=phase", "dataset=mog", "phase.neural.ensemble_size=0"],
+     ["phase.neural.ensemble_size=0", "integer >= 1"]),
     ("gantrain-analyze", ["analysis.mode=phase", "dataset=gaussian", "phase.lrs=[1e-3,-1]"],
      ["phase.lrs=", "numbers > 0"]),
 ]
