@@ -16,8 +16,9 @@ step "building the wheel"
 rm -rf "$ROOT/build"
 WHEEL=$(ls "$TMP"/dist/gantrain-*.whl)
 n_yaml=$("$PY" -c "import sys, zipfile; print(sum(n.endswith('.yaml') for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$WHEEL")
-step "$(basename "$WHEEL") holds $n_yaml config files"
-[ "$n_yaml" -gt 100 ] || { echo "wheel-check: the wheel holds $n_yaml .yaml files: the configs are missing"; exit 1; }
+n_tree=$(find "$ROOT/gantrain/conf" -name '*.yaml' | wc -l)
+step "$(basename "$WHEEL") holds $n_yaml config files (the checkout's gantrain/conf: $n_tree)"
+[ "$n_yaml" -eq "$n_tree" ] || { echo "wheel-check: the wheel holds $n_yaml .yaml files, gantrain/conf $n_tree: configs are missing"; exit 1; }
 
 step "installing it into a fresh venv ($TMP/venv)"
 "$PY" -m venv "$TMP/venv"
