@@ -27,7 +27,7 @@ class StackedOptimizer:
 
     def __init__(self, cfg, lrs: list[float], params: Stack):
         OPTIMS.check(cfg.name)
-        self.cfg, self.name, self.rule = cfg, cfg.name, OPTIMS[cfg.name]
+        self.cfg, self.rule = cfg, OPTIMS[cfg.name]
         first = next(iter(params.values()))
         self.lr = torch.tensor(lrs, dtype=torch.float64, device=first.device)
         self.n = len(lrs)
