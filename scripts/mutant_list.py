@@ -267,10 +267,16 @@ MUTANTS = [
            "any size are measured against a reference with the same round-off",
            ("tests/test_gpu_check.py", "-k", "float32_against_float64")),
     Mutant("ensemble-unbiased-same-half", "gantrain/ensemble/functional.py",
-           "for part in vs[m - 1 - i])", "for part in vs[i])",
+           "    c = vs[m - 1 - i]\n    return c if m == 1", "    c = vs[i]\n    return c if m == 1",
            "the ensemble's unbiased estimate pairs each half-batch's Jacobian with its own "
            "gradient (the biased estimate again) while single runs use the other half's",
            ("tests/ensemble/test_exact.py", "-k", "unbiased and jare")),
+    Mutant("ensemble-shared-own-block", "gantrain/ensemble/functional.py",
+           'idx = [0 if b == "d" else 1 for b in blocks]',
+           'idx = [1 if b == "d" else 0 for b in blocks]',
+           "the shared-pass JARE ensemble penalizes each player's own gradient block (ConOpt's "
+           "diagonal terms) instead of the other player's",
+           ("tests/ensemble/test_exact.py", "-k", "jare")),
     Mutant("ensemble-frozen-member-moves", "gantrain/ensemble/optim.py",
            "out[k] = q if everyone else torch.where(mask, q, p)", "out[k] = q",
            "a member that waits (resumed from a later step) or has diverged keeps stepping on "

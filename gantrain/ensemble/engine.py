@@ -182,7 +182,7 @@ class Ensemble:
         self.gamma = torch.tensor([float(m.cfg.gamma) for m in live], dtype=first.dtype,
                                   device=first.device)
         players = Players(first.game.generator, first.game.discriminator, first.cfg.loss.name)
-        self.direction = vmap(build_direction(first.cfg.method, players))
+        self.direction = build_direction(first.cfg.method, players)
         self.cosines = vmap(flow_cosines(players))
         self.halves = first.cfg.method.get("regularizer_estimate", "same_batch") == "unbiased"
 

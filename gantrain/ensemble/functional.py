@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch.func import functional_call, grad, jvp, vjp
+from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from gantrain.errors import ConfigError
 from gantrain.losses import gan_losses
@@ -87,11 +87,13 @@ class Players:
         return (v_d, v_g), (ld, lg)
 
 
-def _halves(x: torch.Tensor, z: torch.Tensor, halves: bool):
+def _halves(x: torch.Tensor, z: torch.Tensor, halves: bool, dim: int = 0):
+    """The batch (along ``dim``), or its two halves for the unbiased estimate."""
     if not halves:
         return [(x, z)]
-    h = x.shape[0] // 2
-    return [(x[:h], z[:h]), (x[h:], z[h:])]
+    h, n = x.shape[dim] // 2, x.shape[dim]
+    return [(x.narrow(dim, 0, h), z.narrow(dim, 0, h)),
+            (x.narrow(dim, h, n - h), z.narrow(dim, h, n - h))]
 
 
 def _terms(pg: str, pd: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -129,18 +131,60 @@ def _pullback(players: Players, d: Params, g: Params, xs, zs, losses, wrt: str,
     return v, apply, ls
 
 
+def _assemble(vs, lds, lgs, regs, gamma, plain: bool):
+    """One member's (u_d, u_g, stats) from its (half-batch) gradients ``vs``, losses and the
+    penalty gradients ``regs`` [(reg_d | None, reg_g | None) per term]: u = v + γ·Σ regs."""
+    m = len(vs)
+    r_d = 0.5 * _dot(vs[0][0], vs[-1][0])   # ½‖g_θ‖² (½⟨g_A, g_B⟩ with halves)
+    r_g = 0.5 * _dot(vs[0][1], vs[-1][1])
+    g_d, g_g = _mean([v[0] for v in vs]), _mean([v[1] for v in vs])
+    u_d, u_g = (g_d, g_g) if plain else (_zeros(g_d), _zeros(g_g))
+    for reg_d, reg_g in regs:   # None or {} where a term leaves a player alone
+        if reg_g:
+            u_g = {k: u_g[k] + gamma * reg_g[k] for k in u_g}
+        if reg_d:
+            u_d = {k: u_d[k] + gamma * reg_d[k] for k in u_d}
+    same = m == 1
+    stats = dict(loss_d=sum(lds) / m if m > 1 else lds[0],
+                 loss_g=sum(lgs) / m if m > 1 else lgs[0],
+                 grad_norm_d=(2 * r_d).sqrt() if same else _dot(g_d, g_d).sqrt(),
+                 grad_norm_g=(2 * r_g).sqrt() if same else _dot(g_g, g_g).sqrt(),
+                 reg_grad_d=r_d, reg_grad_g=r_g)
+    return u_d, u_g, stats
+
+
+def _cotangent(vs, i: int):
+    """Half i's cotangent: the other half's gradient, over m (the same batch's when m = 1)."""
+    m = len(vs)
+    c = vs[m - 1 - i]
+    return c if m == 1 else tuple({k: u / m for k, u in part.items()} for part in c)
+
+
+def _add(a: Params | None, b: Params | None) -> Params | None:
+    return b if a is None else {k: a[k] + b[k] for k in a}
+
+
 def simultaneous(players: Players, pg: str, pd: str, halves: bool, plain: bool = True,
                  losses=None) -> Callable:
-    """``SimultaneousRule.direction`` for one member: u = v + γ·(the penalties' gradients), each
-    penalty gradient Jᵀc, J the Jacobian of the gradients, c the (other half-batch's) gradient
-    on the penalized blocks. ``plain=False`` drops v (gradnorm: u = γ∇½‖v‖²)."""
-    terms = _terms(pg, pd)
+    """``SimultaneousRule.direction`` over stacked members: u = v + γ·(the penalties' gradients),
+    each penalty gradient Jᵀc, J the Jacobian of the gradients, c the (other half-batch's)
+    gradient on the penalized blocks. ``plain=False`` drops v (gradnorm: u = γ∇½‖v‖²).
 
+    One penalty term runs as ``vmap`` of a one-member function (``torch.func.vjp`` nested); two
+    (JARE: each player penalized on the other's block) share one forward and backward pass
+    (``shared``)."""
+    terms = _terms(pg, pd)
+    if len(terms) > 1:
+        return shared(players, terms, halves, plain, losses)
+    return vmap(one_member(players, terms, halves, plain, losses))
+
+
+def one_member(players: Players, terms, halves: bool, plain: bool = True, losses=None) -> Callable:
+    """The direction of one member, for ``vmap``: each term's Jᵀc a ``torch.func.vjp`` pullback
+    of the gradient function (a Hessian-vector product)."""
     def direction(d: Params, g: Params, x, z, gamma):
-        parts = _halves(x, z, halves)
-        m = len(parts)
         vs, lds, lgs, pulls = [], [], [], []   # pulls[i][t]: half i's pullback of term t
-        for xs, zs in parts:
+        for xs, zs in _halves(x, z, halves):
             if terms:
                 outs = [_pullback(players, d, g, xs, zs, losses, wrt, blocks)
                         for wrt, blocks in terms]
@@ -151,31 +195,59 @@ def simultaneous(players: Players, pg: str, pd: str, halves: bool, plain: bool =
             vs.append(v)
             lds.append(ld)
             lgs.append(lg)
-        r_d = 0.5 * _dot(vs[0][0], vs[-1][0])   # ½‖g_θ‖² (½⟨g_A, g_B⟩ with halves)
-        r_g = 0.5 * _dot(vs[0][1], vs[-1][1])
-        g_d, g_g = _mean([v[0] for v in vs]), _mean([v[1] for v in vs])
-        u_d, u_g = (g_d, g_g) if plain else (_zeros(g_d), _zeros(g_g))
-        for t in range(len(terms)):
-            reg_d = reg_g = None   # Σ_i (1/m) J_iᵀ c_i, c_i the other half's gradient
-            for i in range(m):
-                c = vs[m - 1 - i] if m == 1 else tuple(
-                    {k: u / m for k, u in part.items()} for part in vs[m - 1 - i])
-                out_d, out_g = pulls[i][t](c)
-                reg_d = out_d if reg_d is None else {k: reg_d[k] + out_d[k] for k in reg_d}
-                reg_g = out_g if reg_g is None else {k: reg_g[k] + out_g[k] for k in reg_g}
-            if reg_g is not None:
-                u_g = {k: u_g[k] + gamma * reg_g[k] for k in u_g}
-            if reg_d is not None:
-                u_d = {k: u_d[k] + gamma * reg_d[k] for k in u_d}
-        same = m == 1
-        stats = dict(loss_d=sum(lds) / m if m > 1 else lds[0],
-                     loss_g=sum(lgs) / m if m > 1 else lgs[0],
-                     grad_norm_d=(2 * r_d).sqrt() if same else _dot(g_d, g_d).sqrt(),
-                     grad_norm_g=(2 * r_g).sqrt() if same else _dot(g_g, g_g).sqrt(),
-                     reg_grad_d=r_d, reg_grad_g=r_g)
-        return u_d, u_g, stats
+        regs = []
+        for t in range(len(terms)):   # Σ_i J_iᵀ c_i
+            reg_d = reg_g = None
+            for i in range(len(vs)):
+                out_d, out_g = pulls[i][t](_cotangent(vs, i))
+                reg_d, reg_g = _add(reg_d, out_d), _add(reg_g, out_g)
+            regs.append((reg_d, reg_g))
+        return _assemble(vs, lds, lgs, regs, gamma, plain)
 
     return direction
+
+
+def shared(players: Players, terms, halves: bool, plain: bool, losses=None) -> Callable:
+    """The penalized direction over stacked members with one forward and backward pass for all
+    penalty terms, as the single run's autograd shares them: the members' gradients come from
+    ``vmap`` of the one-member ``Players.gradients`` with the stacked parameters as autograd
+    leaves, and each term's Jᵀc is one ``torch.autograd.grad`` restricted to its player's
+    parameters. Members are independent, so the stacked pullback is each member's own."""
+    grads = vmap(lambda d, g, xs, zs: players.gradients(d, g, xs, zs, losses))
+    assemble = vmap(lambda vs, lds, lgs, regs, gamma: _assemble(vs, lds, lgs, regs, gamma, plain))
+
+    def direction(d: Params, g: Params, x, z, gamma):
+        with torch.enable_grad():
+            leaves = ({k: t.detach().requires_grad_() for k, t in d.items()},
+                      {k: t.detach().requires_grad_() for k, t in g.items()})
+            outs = [grads(*leaves, xs, zs) for xs, zs in _halves(x, z, halves, dim=1)]
+            vs = [v for v, _ in outs]
+            consts = [tuple({k: t.detach() for k, t in part.items()} for part in v) for v in vs]
+            regs = [_term_grad(vs, consts, leaves, wrt, blocks) for wrt, blocks in terms]
+        return assemble(consts, [o[1][0].detach() for o in outs], [o[1][1].detach() for o in outs],
+                        regs, gamma)
+
+    return direction
+
+
+def _term_grad(vs, consts, leaves, wrt: str, blocks: tuple[str, ...]):
+    """Σ_i J_iᵀ c_i of one penalty term, with respect to ``wrt``'s stacked leaves: (reg_d | {},
+    reg_g | {}); ``consts`` are the gradients ``vs`` detached (the cotangents)."""
+    players = {"d": (0,), "g": (1,), "dg": (0, 1)}[wrt]
+    inputs = [(p, k) for p in players for k in leaves[p]]
+    total = None
+    for i, v in enumerate(vs):
+        c = _cotangent(consts, i)
+        idx = [0 if b == "d" else 1 for b in blocks]
+        outputs = [v[j][k] for j in idx for k in v[j]]
+        cots = [c[j][k] for j in idx for k in v[j]]
+        got = torch.autograd.grad(outputs, [leaves[p][k] for p, k in inputs], cots,
+                                  retain_graph=True, allow_unused=True)
+        part = {p: {} for p in players}
+        for (p, k), t in zip(inputs, got):
+            part[p][k] = torch.zeros_like(leaves[p][k]) if t is None else t
+        total = part if total is None else {p: _add(total[p], part[p]) for p in players}
+    return total.get(0, {}), total.get(1, {})
 
 
 def sga(players: Players, halves: bool, align: bool, align_eps: float) -> Callable:
@@ -235,7 +307,7 @@ def gradient_penalty(players: Players, on: str) -> Callable:
             terms = 0.5 * gx.square().flatten(1).sum(-1)
             return loss_d + (gamma * terms).mean(), loss_g
 
-        return simultaneous(plain, "none", "none", False, losses=penalized)(d, g, x, z, gamma)
+        return one_member(plain, [], False, losses=penalized)(d, g, x, z, gamma)
 
     return direction
 
@@ -260,7 +332,7 @@ def build_direction(method_cfg, players: Players) -> Callable:
         players: the game's players (losses and gradients of one member).
 
     Returns:
-        The direction function (``Ensemble`` vmaps it over the members).
+        The direction over stacked members: (d, g, x, z, gamma) → (u_d, u_g, stats), each [N, ...].
     """
     name = method_cfg.name
     check_covered(name)
@@ -274,6 +346,6 @@ def build_direction(method_cfg, players: Players) -> Callable:
         return simultaneous(players, rule.penalize_generator, rule.penalize_discriminator,
                             halves and rule.penalized(), plain=rule.ensemble == "simultaneous")
     if rule.ensemble == "symplectic":
-        return sga(players, halves, bool(method_cfg.get("align", False)),
-                   float(method_cfg.get("align_eps", 0.1)))
-    return gradient_penalty(players, rule.on)
+        return vmap(sga(players, halves, bool(method_cfg.get("align", False)),
+                        float(method_cfg.get("align_eps", 0.1))))
+    return vmap(gradient_penalty(players, rule.on))
