@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import torch
+from bench_ensemble import members
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_ensemble import members
 from gantrain.ensemble import Ensemble
 
 
