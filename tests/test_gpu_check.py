@@ -72,7 +72,12 @@ def test_cpu_mode_runs_every_check_and_measurement(tmp_path):
     assert isfid["samples"] < 50_000 and math.isfinite(isfid["fid"]) and isfid["fid"] >= 0
     assert isfid["inception_score"] >= 1.0 - 1e-6
     assert all(math.isfinite(x) for x in _numbers(rep))
-    assert [g["met"] for g in rep["goals"]] == [None, None, None]   # CPU mode judges no goal
+    ens = m["ensemble"]
+    assert [r["rule"] for r in ens["rules"]] == ["simgd", "conopt", "jare"]
+    assert all([s["n"] for s in r["sizes"]] == [1, 2] and s["members_per_s"] > 0
+               for r in ens["rules"] for s in r["sizes"])
+    assert ens["member0_rel_err_after_5_steps"] < 1e-5   # a member follows its single run
+    assert [g["met"] for g in rep["goals"]] == [None] * 4   # CPU mode judges no goal
     md = (out / "gpu_check.md").read_text()
     assert "smoke numbers" in md and "not GPU numbers" in md and "scaled down" in md
 
@@ -187,14 +192,18 @@ def test_goals_are_judged_on_cuda_only():
         "steps": [row("conopt", 3.0, 2.7), row("jare", 3.2, 2.7)],          # 3.2 > 1.15 × 2.7
         "inception_throughput": {"ratio": 1.3},
         "isfid": {"samples": 50_000, "wall_s": 59.0}}}
-    assert [g["met"] for g in report.goals(rep)] == [False, True, True]
+    assert [g["met"] for g in report.goals(rep)] == [False, None, True, True]   # no ensemble yet
+    jare = {"rule": "jare", "sizes": [{"n": 1, "ratio": 0.6}, {"n": 16, "ratio": 3.1},
+                                      {"n": 256, "ratio": 20.0}]}
+    rep["measurements"]["ensemble"] = {"rules": [jare]}
     rep["measurements"]["steps"] = [row("conopt", 3.0, 2.7)]
     rep["measurements"]["isfid"] = {"samples": 50_000, "wall_s": 61.0}
-    assert [g["met"] for g in report.goals(rep)] == [True, True, False]
+    assert [g["met"] for g in report.goals(rep)] == [True, True, True, False]
+    jare["sizes"][1]["ratio"] = 2.9                                    # N = 16 decides, not 256
     rep["measurements"]["isfid"] = {"samples": 20, "wall_s": 1.0}     # too few samples to judge
-    assert report.goals(rep)[2]["met"] is None
+    assert [g["met"] for g in report.goals(rep)][1:] == [False, True, None]
     rep["device"]["type"] = "cpu"
-    assert [g["met"] for g in report.goals(rep)] == [None, None, None]
+    assert [g["met"] for g in report.goals(rep)] == [None] * 4
 
 
 def test_direction_check_that_runs_out_of_time_fails_naming_what_it_skipped():

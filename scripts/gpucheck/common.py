@@ -39,6 +39,9 @@ class Sizes:
     inception_batches: int
     feature_images: int       # Inception features device vs CPU
     isfid_samples: int        # IS + FID wall time
+    ens_sizes: tuple[int, ...] = (1, 16, 64, 256)   # ensemble throughput: members per ensemble
+    ens_steps: int = 10                             # timed ensemble steps (after bench_warmup)
+    ens_overrides: tuple[str, ...] = ()             # the MoG game's config (default: 4×256)
 
 
 CUDA = Sizes(dir_filters=8, dir_batch=8, dir_res=32, dir_max_s=150, run_filters=16, run_batch=32, run_res=32,
@@ -46,7 +49,8 @@ CUDA = Sizes(dir_filters=8, dir_batch=8, dir_res=32, dir_max_s=150, run_filters=
              inception_batch=200, inception_batches=5, feature_images=16, isfid_samples=50_000)
 CPU = Sizes(dir_filters=4, dir_batch=4, dir_res=16, dir_max_s=None, run_filters=4, run_batch=8, run_res=16,
             bench_filters=4, bench_batch=4, bench_steps=2, bench_warmup=1,
-            inception_batch=4, inception_batches=1, feature_images=2, isfid_samples=20)
+            inception_batch=4, inception_batches=1, feature_images=2, isfid_samples=20,
+            ens_sizes=(1, 2), ens_steps=1, ens_overrides=("arch.width=16", "batch_size=16"))
 
 
 def sync(device: str) -> None:

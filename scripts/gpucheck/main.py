@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 
 import gantrain
-from gpucheck import directions, inception, report, runs, steps
+from gpucheck import directions, ensemble, inception, report, runs, steps
 from gpucheck.common import CPU, CUDA, run_check
 
 CHECKS = ("rule_directions", "channels_last", "inception_features", "deterministic_resume",
           "ema", "torchrun")
-MEASUREMENTS = ("steps", "inception_throughput", "isfid")
+MEASUREMENTS = ("steps", "ensemble", "inception_throughput", "isfid")
 PARTS = CHECKS + MEASUREMENTS
 
 
@@ -65,6 +65,8 @@ def _part(name: str, device: str, sizes, args, work: Path, state: dict):
         return run_check(name, fn, state["runs"])
     if name == "steps":
         return steps.measure_steps(sizes, device, tuple(args.bench_archs.split(",")))
+    if name == "ensemble":
+        return ensemble.measure_ensemble(sizes, device)
     if name == "inception_throughput":
         return inception.measure_throughput(sizes, device)
     return inception.measure_isfid(sizes, device)

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from gpucheck import ensemble
 from gpucheck.steps import GOAL_FACTOR, REGULARIZED
 
 ISFID_GOAL_S = 60.0       # 50 000-sample IS + FID on an H100/H200
@@ -23,6 +24,10 @@ def goals(report: dict) -> list[dict]:
     out.append({"goal": f"every regularized rule's time ratio to SimGD ≤ {GOAL_FACTOR}× its FLOP ratio",
                 "met": (met == len(rows) if rows and cuda else None),
                 "detail": f"{met}/{len(rows)} met" if rows else "not measured"})
+    met, detail = ensemble.goal(m.get("ensemble"))
+    out.append({"goal": f"{ensemble.GOAL_N} JARE ensemble members ≥ {ensemble.GOAL_RATIO:g}× the "
+                        "members/s of single runs (default MoG)",
+                "met": met if cuda else None, "detail": detail})
     inc = m.get("inception_throughput")
     out.append({"goal": "Inception throughput ≥ pytorch-fid's InceptionV3",
                 "met": (inc["ratio"] >= 1.0 if inc and cuda else None),
@@ -85,6 +90,8 @@ def markdown(report: dict) -> str:
                          f"| {r['images_per_s']:.0f} | {_fmt(r['peak_mib'], '.0f')} "
                          f"| {r['gflop_per_step']:.3g} | {r['time_ratio']:.2f} "
                          f"| {r['flop_ratio']:.2f} | {goal} |")
+    if m.get("ensemble"):
+        lines += _ensemble_lines(m["ensemble"])
     if m.get("inception_throughput"):
         t = m["inception_throughput"]
         lines += ["", f"Inception features, batch {t['batch']}: gantrain {t['gantrain_img_s']:.0f} "
@@ -105,6 +112,24 @@ def markdown(report: dict) -> str:
                True: "met", False: "**not met**"}[g["met"]]
         lines.append(f"| {g['goal']} | {met} | {g['detail']} |")
     return "\n".join(lines) + "\n"
+
+
+def _ensemble_lines(e: dict) -> list[str]:
+    sizes = [s["n"] for s in e["rules"][0]["sizes"]]
+    lines = ["", f"## Ensembles: members/s (ratio to single runs), MoG "
+             f"{' '.join(e['overrides']) or 'default (4×256, batch 128)'}, {e['steps']} steps", "",
+             "| rule | single runs | " + " | ".join(f"N={n}" for n in sizes) + " |",
+             "|---|---:|" + "---:|" * len(sizes)]
+    for r in e["rules"]:
+        cells = [f"{s['members_per_s']:.0f} ({s['ratio']:.2f}×)" for s in r["sizes"]]
+        lines.append(f"| {r['rule']} | {r['single_members_per_s']:.0f} | " + " | ".join(cells) + " |")
+    peaks = [s["peak_mib"] for s in e["rules"][-1]["sizes"]]
+    if all(p is not None for p in peaks):
+        lines += ["", "JARE peak memory (MiB): " + ", ".join(
+            f"N={n}: {p:.0f}" for n, p in zip(sizes, peaks)) + "."]
+    lines += ["", "Member 0 of a 2-member JARE ensemble against its single run after 5 steps on "
+              f"this device: relative distance {e['member0_rel_err_after_5_steps']:.2e}."]
+    return lines
 
 
 def write(report: dict, out: Path) -> tuple[Path, Path]:
