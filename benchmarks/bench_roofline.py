@@ -13,13 +13,10 @@ import argparse
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import torch
-from bench_ensemble import members
+from bench_ensemble import ensemble_stepper, members, single_stepper
 from torch.utils.flop_counter import FlopCounterMode
-
-from gantrain.ensemble import Ensemble
 
 
 def timed(fn, steps: int) -> float:
@@ -37,18 +34,6 @@ def flops(fn) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
-
-
-def single_step(method: str, extra: list[str], tmp: str):
-    m = Ensemble(members(method, 1, extra), [Path(tmp) / "0"]).members[0]
-    return lambda: m.rule.train_step(m.game, m.opt_d, m.opt_g, m.cfg.batch_size, m.data_rng)
-
-
-def ensemble_step(method: str, n: int, extra: list[str], tmp: str):
-    ens = Ensemble(members(method, n, extra), [Path(tmp) / str(i) for i in range(n)])
-    ens._stack(ens.members)
-    active = [True] * n
-    return lambda: ens.step(ens.members, active)
 
 
 def matmul_rate(n: int, batch: int, width: int, steps: int) -> float:
@@ -79,8 +64,8 @@ def main() -> None:
           "member-step, GFLOP/s |\n|---|---:|---:|---:|")
     for method in args.methods.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            one = single_step(method, extra, tmp)
-            many = ensemble_step(method, args.n, extra, tmp)
+            one = single_stepper(method, extra, tmp)
+            many = ensemble_stepper(method, args.n, extra, tmp)
             f1, fn = flops(one), flops(many) / args.n
             t1, tn = timed(one, args.steps), timed(many, args.steps) / args.n
         print(f"| {method} | {f1 / 1e6:.0f} (ensemble {fn / 1e6:.0f}) | {t1 * 1e3:.2f}, "

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_ensemble import members
+from bench_ensemble import ensemble_stepper, members, single_stepper
 
 from gantrain.ensemble import Ensemble
 from gpucheck.common import Sizes, peak_memory_mib, rel_err, reset_peak_memory, sync
@@ -33,17 +33,13 @@ def _extra(sizes: Sizes, device: str) -> list[str]:
 
 def measure_method(method: str, sizes: Sizes, device: str, tmp: Path) -> dict:
     """members/s of single runs and of each ensemble size, and the peak memory of each size."""
-    extra = _extra(sizes, device)
-    m = Ensemble(members(method, 1, extra), [tmp / f"{method}-single"]).members[0]
-    single = _timed_rate(lambda: m.rule.train_step(m.game, m.opt_d, m.opt_g, m.cfg.batch_size,
-                                                   m.data_rng), 1, sizes, device)
+    extra, tmp = _extra(sizes, device), tmp / method
+    single = _timed_rate(single_stepper(method, extra, tmp), 1, sizes, device)
     rows = []
     for n in sizes.ens_sizes:
-        ens = Ensemble(members(method, n, extra), [tmp / f"{method}-{n}-{i}" for i in range(n)])
-        ens._stack(ens.members)
-        active = [True] * n
+        step = ensemble_stepper(method, n, extra, tmp)
         reset_peak_memory(device)
-        rate = _timed_rate(lambda: ens.step(ens.members, active), n, sizes, device)
+        rate = _timed_rate(step, n, sizes, device)
         rows.append({"n": n, "members_per_s": rate, "ratio": rate / single,
                      "peak_mib": peak_memory_mib(device)})
     return {"rule": method, "single_members_per_s": single, "sizes": rows}
