@@ -235,10 +235,10 @@ def _term_grad(vs, consts, leaves, wrt: str, blocks: tuple[str, ...]):
     reg_g | {}); ``consts`` are the gradients ``vs`` detached (the cotangents)."""
     players = {"d": (0,), "g": (1,), "dg": (0, 1)}[wrt]
     inputs = [(p, k) for p in players for k in leaves[p]]
+    idx = [0 if b == "d" else 1 for b in blocks]
     total = None
     for i, v in enumerate(vs):
         c = _cotangent(consts, i)
-        idx = [0 if b == "d" else 1 for b in blocks]
         outputs = [v[j][k] for j in idx for k in v[j]]
         cots = [c[j][k] for j in idx for k in v[j]]
         got = torch.autograd.grad(outputs, [leaves[p][k] for p, k in inputs], cots,
