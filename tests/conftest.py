@@ -10,7 +10,7 @@ os.environ["OMP_NUM_THREADS"] = str(THREADS)
 
 import torch  # noqa: E402
 
-from gantrain.metrics import defaults as D  # noqa: E402
+from gantrain.metrics import defaults  # noqa: E402
 from gantrain.metrics.inception import build_fid_inception  # noqa: E402
 
 torch.set_num_threads(THREADS)
@@ -28,7 +28,7 @@ def fake_torch_home(tmp_path_factory):
         for m in net.modules():
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(m.weight)
-    path = home / "hub" / "checkpoints" / D.WEIGHTS_FILE
+    path = home / "hub" / "checkpoints" / defaults.WEIGHTS_FILE
     path.parent.mkdir(parents=True)
     torch.save(net.state_dict(), path)
     return home

@@ -90,6 +90,10 @@ class ImageEvalSchema:
         check(self.std_multiple > 0, "eval.std_multiple", self.std_multiple, "must be > 0")
         check(0 <= self.mode_min_share <= 1, "eval.mode_min_share", self.mode_min_share,
                "must be in [0, 1]")
+        # A negative step never fires, silently; a step is an index into the run.
+        for i, s in enumerate(self.image_steps):
+            check(isinstance(s, int) and not isinstance(s, bool) and s >= 0,
+                  f"eval.image_steps[{i}]", s, "must be an integer step >= 0")
         check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0: off)")
         check(self.fid_num_samples is None or 2 <= self.fid_num_samples <= self.num_samples,
                "eval.fid_num_samples", self.fid_num_samples,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gantrain.config.schema import ConfigError
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 from gantrain.metrics.fid import feature_stats, fid_from_stats
 from gantrain.metrics.inception import (
     InceptionFeatures,
@@ -37,7 +37,7 @@ def _get(cfg: Any, key: str, default: Any) -> Any:
 
 
 def _too_few(key: str, value: int, what: str) -> ConfigError:
-    return ConfigError(f"{key}={value!r} is invalid: FID needs >= {D.MIN_FID_SAMPLES} {what} "
+    return ConfigError(f"{key}={value!r} is invalid: FID needs >= {defaults.MIN_FID_SAMPLES} {what} "
                        f"(set eval.force_fid=true to compute it anyway)")
 
 
@@ -54,8 +54,8 @@ class ImageEvaluator:
         self.num_samples = int(_get(eval_cfg, "num_samples", None))
         self.fid_num_samples: Optional[int] = _get(eval_cfg, "fid_num_samples", None)
         self.reference_num_images: Optional[int] = _get(eval_cfg, "reference_num_images", None)
-        self.batch_size = int(_get(eval_cfg, "batch_size", D.BATCH_SIZE))
-        self.splits = int(_get(eval_cfg, "splits", D.SPLITS))
+        self.batch_size = int(_get(eval_cfg, "batch_size", defaults.BATCH_SIZE))
+        self.splits = int(_get(eval_cfg, "splits", defaults.SPLITS))
         self.force_fid = bool(_get(eval_cfg, "force_fid", False))
         self.name = str(_get(eval_cfg, "name", "default"))
         self.fid = bool(_get(eval_cfg, "fid", True))
@@ -95,7 +95,7 @@ class ImageEvaluator:
                              (ref_key, n_ref, "reference images")):
             if n < 2:
                 raise ConfigError(f"{key}={n!r} is invalid: a covariance needs >= 2 {what}")
-            if n < D.MIN_FID_SAMPLES and not self.force_fid:
+            if n < defaults.MIN_FID_SAMPLES and not self.force_fid:
                 raise _too_few(key, n, what)
         available = self.data_protocol.get("num_images")
         if available is not None and n_ref > available:
@@ -119,7 +119,7 @@ class ImageEvaluator:
                 for k, v in self.data_protocol.items() if k != "root"}
         weights = {k: proto[k] for k in
                    ("weights_file", "weights_sha256", "resize", "resize_mode", "quantize")}
-        return {**data, "num_images": n_ref, **weights, "dims": D.FEATURE_DIM}
+        return {**data, "num_images": n_ref, **weights, "dims": defaults.FEATURE_DIM}
 
     def protocol(self, num_samples: Optional[int] = None) -> dict:
         """The protocol recorded with every score.
@@ -133,11 +133,12 @@ class ImageEvaluator:
         """
         n = self.num_samples if num_samples is None else num_samples
         n_fid, n_ref = self.counts(n)
-        proto = {"protocol": self.name, "fid": self.fid, "weights_file": D.WEIGHTS_FILE,
+        proto = {"protocol": self.name, "fid": self.fid, "weights_file": defaults.WEIGHTS_FILE,
                  "weights_sha256": None if self.missing else weights_sha256(weights_path())[:16],
-                 "resize": D.RESIZE, "resize_mode": D.RESIZE_MODE, "quantize": D.QUANTIZE,
-                 "is_logits": D.IS_LOGITS, "num_samples": n, "splits": self.splits,
-                 "fid_num_samples": n_fid, "fid_method": D.FID_METHOD,
+                 "resize": defaults.RESIZE, "resize_mode": defaults.RESIZE_MODE,
+                 "quantize": defaults.QUANTIZE,
+                 "is_logits": defaults.IS_LOGITS, "num_samples": n, "splits": self.splits,
+                 "fid_num_samples": n_fid, "fid_method": defaults.FID_METHOD,
                  "force_fid": self.force_fid}
         if not self.fid:     # nothing of FID's is part of an IS-only protocol
             for k in ("fid_num_samples", "fid_method", "force_fid"):
@@ -245,7 +246,7 @@ class ImageEvaluator:
         if self.shard is not None and self.shard.world > 1 and self.shard.rank >= -(-n // self.batch_size):
             for _ in self._samples(sample_fn, n):   # no batch of its own: advance the latents
                 pass
-            pool, logits = np.zeros((0, D.FEATURE_DIM)), np.zeros((0, D.NUM_CLASSES))
+            pool, logits = np.zeros((0, defaults.FEATURE_DIM)), np.zeros((0, defaults.NUM_CLASSES))
         else:
             pool, logits = self.model().extract(self._samples(sample_fn, n))
         if self.shard is not None and self.shard.world > 1:

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 
 
 def feature_stats(features) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,7 @@ def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(ev, 0, None)).sum())
 
 
-def fid_from_stats(mu1, sigma1, mu2, sigma2, method: str = D.FID_METHOD) -> float:
+def fid_from_stats(mu1, sigma1, mu2, sigma2, method: str = defaults.FID_METHOD) -> float:
     """The Fréchet distance between two Gaussians N(mu1, sigma1) and N(mu2, sigma2).
 
     Args:
@@ -68,7 +68,7 @@ def fid_from_stats(mu1, sigma1, mu2, sigma2, method: str = D.FID_METHOD) -> floa
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * _trace_sqrt_product(s1, s2))
 
 
-def fid_from_features(features1, features2, method: str = D.FID_METHOD) -> float:
+def fid_from_features(features1, features2, method: str = defaults.FID_METHOD) -> float:
     """The FID between two sets of features.
 
     Args:

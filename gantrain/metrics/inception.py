@@ -23,7 +23,7 @@ from pytorch_fid.inception import (
 )
 from torch import nn
 
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 
 
 def weights_path() -> Path:
@@ -33,7 +33,7 @@ def weights_path() -> Path:
         ``torch.hub.get_dir()/checkpoints/pt_inception-2015-12-05-6726825d.pth`` (honours
         ``$TORCH_HOME`` at call time).
     """
-    return Path(torch.hub.get_dir()) / "checkpoints" / D.WEIGHTS_FILE
+    return Path(torch.hub.get_dir()) / "checkpoints" / defaults.WEIGHTS_FILE
 
 
 def weights_available() -> bool:
@@ -49,7 +49,7 @@ def missing_weights_message() -> str:
     """
     p = weights_path()
     return (f"Inception weights not found: put {p.name} (pytorch-fid's FID Inception, "
-            f"{D.WEIGHTS_URL}) in {p.parent}/ ; Inception score and FID are reported as missing")
+            f"{defaults.WEIGHTS_URL}) in {p.parent}/ ; Inception score and FID are reported as missing")
 
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
@@ -83,7 +83,7 @@ def build_fid_inception() -> nn.Module:
     Returns:
         The network (load the weights with ``load_state_dict``, as ``InceptionFeatures`` does).
     """
-    inception = _inception_v3(num_classes=D.NUM_CLASSES, aux_logits=False, weights=None)
+    inception = _inception_v3(num_classes=defaults.NUM_CLASSES, aux_logits=False, weights=None)
     inception.Mixed_5b = FIDInceptionA(192, pool_features=32)
     inception.Mixed_5c = FIDInceptionA(256, pool_features=64)
     inception.Mixed_5d = FIDInceptionA(288, pool_features=64)
@@ -127,8 +127,8 @@ class InceptionFeatures(nn.Module):
     """
 
     def __init__(self, path: Optional[Path] = None, device: torch.device | str = "cpu",
-                 resize: Optional[int] = D.RESIZE, quantize: Optional[str] = D.QUANTIZE,
-                 is_logits: str = D.IS_LOGITS):
+                 resize: Optional[int] = defaults.RESIZE, quantize: Optional[str] = defaults.QUANTIZE,
+                 is_logits: str = defaults.IS_LOGITS):
         super().__init__()
         if is_logits not in ("unbiased", "biased"):
             raise ValueError(f"is_logits={is_logits!r}: allowed unbiased, biased")
@@ -166,7 +166,7 @@ class InceptionFeatures(nn.Module):
         if self.resize:
             # pytorch-fid resizes images in [0, 1] and then maps them to [-1, 1]; bilinear
             # interpolation commutes with that affine map, so resizing in [-1, 1] is the same.
-            x = F.interpolate(x, size=(self.resize, self.resize), mode=D.RESIZE_MODE,
+            x = F.interpolate(x, size=(self.resize, self.resize), mode=defaults.RESIZE_MODE,
                               align_corners=False)
         x = x.contiguous(memory_format=torch.channels_last)
         for name in _TRUNK:
@@ -184,7 +184,7 @@ class InceptionFeatures(nn.Module):
             quantisation and the IS logits.
         """
         return {"weights_file": self.path.name, "weights_sha256": weights_sha256(self.path)[:16],
-                "resize": self.resize, "resize_mode": D.RESIZE_MODE, "quantize": self.quantize,
+                "resize": self.resize, "resize_mode": defaults.RESIZE_MODE, "quantize": self.quantize,
                 "is_logits": self.is_logits}
 
     def extract(self, batches: Iterable[torch.Tensor], limit: Optional[int] = None

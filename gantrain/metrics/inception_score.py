@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 
 
-def inception_score(x, splits: int = D.SPLITS, *, kind: str = "logits") -> tuple[float, float]:
+def inception_score(x, splits: int = defaults.SPLITS, *, kind: str = "logits") -> tuple[float, float]:
     """The Inception score of predictions, over ``splits`` chunks.
 
     Args:

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gantrain.checkpoint import atomic_write_bytes
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 
 
 def resolve_cache_dir(configured: Optional[str | Path] = None) -> Path:
@@ -31,11 +31,11 @@ def resolve_cache_dir(configured: Optional[str | Path] = None) -> Path:
     Returns:
         ``configured`` when given, else ``$GANTRAIN_CACHE``, else ``~/.cache/gantrain/fid_stats``.
     """
-    return Path(configured).expanduser() if configured else D.default_cache_dir()
+    return Path(configured).expanduser() if configured else defaults.default_cache_dir()
 
 
 def _canonical(key: dict) -> str:
-    return json.dumps({"cache_version": D.CACHE_VERSION, **key}, sort_keys=True, default=str)
+    return json.dumps({"cache_version": defaults.CACHE_VERSION, **key}, sort_keys=True, default=str)
 
 
 def reference_key(key: dict) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 from gantrain.metrics.inception import InceptionFeatures, build_fid_inception, quantize, weights_path
 from gpucheck.common import TF32_BOUND, Sizes, compose_cfg, image_overrides, rel_err, set_tf32, sync
 
@@ -44,7 +44,7 @@ def _images(n: int, device: str, res: int = 32) -> torch.Tensor:
 def _pytorch_fid_net(device: str):
     from pytorch_fid.inception import InceptionV3
 
-    return InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[D.FEATURE_DIM]]).to(device).eval()
+    return InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[defaults.FEATURE_DIM]]).to(device).eval()
 
 
 def check_features(sizes: Sizes, device: str):
@@ -105,7 +105,7 @@ def measure_isfid(sizes: Sizes, device: str) -> dict:
     CUDA) through ``ImageGame.evaluate``, the reference statistics already cached by a first,
     smaller evaluation (timed apart)."""
     n = sizes.isfid_samples
-    ref = min(n, D.MIN_FID_SAMPLES)
+    ref = min(n, defaults.MIN_FID_SAMPLES)
     cfg = compose_cfg([*image_overrides("resnet_v1", sizes.bench_filters, sizes.bench_batch),
                        f"dataset.size={ref}", f"device={device}", "eval.every=1",
                        f"eval.num_samples={ref}", f"eval.reference_num_images={ref}",

@@ -66,6 +66,10 @@ CASES = [
     # eval, engine, ema, divergence, distributed
     ("gantrain", ["eval.num_samples=0"], ["eval.num_samples=0", "must be >= 1"]),
     ("gantrain", ["eval.nosuch=1"], ["eval.nosuch=1", "no key nosuch", "num_samples"]),
+    ("gantrain", ["eval.image_steps=[0,-5]"], ["eval.image_steps[1]=-5", "integer step >= 0"]),
+    ("gantrain", ["dataset=fake_images", "arch=dcgan4_nobn", "eval.image_steps=[-5]"],
+     ["eval.image_steps[0]=-5", "integer step >= 0"]),
+    ("gantrain", ["eval.image_steps=[0,2.5]"], ["eval.image_steps[1]", "2.5", "Integer"]),
     ("gantrain", ["engine.amp=fp16"], ["engine.amp='fp16'", "none, bf16"]),
     ("gantrain", ["ema.decay=nan"], ["ema.decay=nan", FINITE]),
     ("gantrain", ["divergence.max_param_norm=inf"], ["divergence.max_param_norm=inf", FINITE]),

@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gantrain.config.schema import ConfigError
-from gantrain.metrics import defaults as D
+from gantrain.metrics import defaults
 from gantrain.metrics.evaluator import ImageEvaluator
 from gantrain.metrics.inception import (
     InceptionFeatures,
@@ -69,10 +69,10 @@ def small_cfg(tmp_path, **kw):
 # --- weights and features ---------------------------------------------------------------------
 def test_weights_path_follows_torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert weights_path() == tmp_path / "hub" / "checkpoints" / D.WEIGHTS_FILE
+    assert weights_path() == tmp_path / "hub" / "checkpoints" / defaults.WEIGHTS_FILE
     assert not weights_available()
     msg = missing_weights_message()
-    assert "\n" not in msg and D.WEIGHTS_FILE in msg
+    assert "\n" not in msg and defaults.WEIGHTS_FILE in msg
     assert str(tmp_path / "hub" / "checkpoints") in msg
 
 
@@ -87,7 +87,7 @@ def test_features_have_the_right_shapes_and_vary(torch_home, monkeypatch):
     x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     x[3] = x[0]
     pool, logits = model(x)
-    assert pool.shape == (4, D.FEATURE_DIM) and logits.shape == (4, D.NUM_CLASSES)
+    assert pool.shape == (4, defaults.FEATURE_DIM) and logits.shape == (4, defaults.NUM_CLASSES)
     assert torch.isfinite(pool).all() and torch.isfinite(logits).all()
     assert (pool[1] - pool[0]).abs().max() > 1e-4 and (logits[1] - logits[0]).abs().max() > 1e-5
     torch.testing.assert_close(pool[3], pool[0])
@@ -95,10 +95,10 @@ def test_features_have_the_right_shapes_and_vary(torch_home, monkeypatch):
     torch.testing.assert_close(logits, pool @ model.net.fc.weight.T)
     # batching does not change the features (eval-mode batch norm); float64 arrays out
     p2, l2 = model.extract([x[:1], x[1:3], x[3:]])
-    assert p2.dtype == np.float64 and p2.shape == (4, D.FEATURE_DIM)
+    assert p2.dtype == np.float64 and p2.shape == (4, defaults.FEATURE_DIM)
     np.testing.assert_allclose(p2, pool.double().numpy(), rtol=1e-4, atol=1e-6)
-    assert model.protocol()["weights_file"] == D.WEIGHTS_FILE
-    assert model.protocol()["resize"] == D.RESIZE == 299
+    assert model.protocol()["weights_file"] == defaults.WEIGHTS_FILE
+    assert model.protocol()["resize"] == defaults.RESIZE == 299
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_evaluate_records_protocol_and_caches_reference(torch_home, tmp_path, mo
            - 2 * np.linalg.svd(a1.T @ a2, compute_uv=False).sum())
     assert out["fid"] == pytest.approx(fid, rel=1e-4)
     proto = out["protocol"]
-    assert proto["weights_file"] == D.WEIGHTS_FILE and len(proto["weights_sha256"]) == 16
+    assert proto["weights_file"] == defaults.WEIGHTS_FILE and len(proto["weights_sha256"]) == 16
     assert proto["num_samples"] == 20 and proto["fid_num_samples"] == 20
     assert proto["reference_num_images"] == 20  # null: as many as FID's generated samples
     assert proto["reference_split"] == "train" and proto["reference_dataset"] == "fake"
@@ -167,7 +167,7 @@ def test_reference_key_changes_with_the_protocol(torch_home, tmp_path, monkeypat
     assert key(root="/other") == base
     others = [key(split="test"), key(resolution=32), key(num_images=999),
               key(small_cfg(tmp_path, reference_num_images=30))]
-    monkeypatch.setattr(D, "RESIZE", 128)
+    monkeypatch.setattr(defaults, "RESIZE", 128)
     others.append(key())
     assert len(set(others + [base])) == len(others) + 1
 
@@ -180,7 +180,7 @@ def test_missing_weights_reports_none_with_reason(tmp_path, monkeypatch):
     out = ev.evaluate(sampler)
     assert out["inception_score"] is None and out["inception_score_std"] is None
     assert out["fid"] is None and out["missing"] == ev.missing
-    assert out["protocol"]["weights_file"] == D.WEIGHTS_FILE
+    assert out["protocol"]["weights_file"] == defaults.WEIGHTS_FILE
     assert out["protocol"]["weights_sha256"] is None and out["protocol"]["num_samples"] == 20
     assert sampler.sizes == [] and data.calls == 0
 
@@ -203,16 +203,16 @@ def test_too_few_samples_for_fid_is_a_config_error(tmp_path, monkeypatch):
         ImageEvaluator(OmegaConf.create({"num_samples": 1000}), data, "cpu")
     assert "\n" not in str(e.value)
     ImageEvaluator(OmegaConf.create({"num_samples": 1000, "force_fid": True}), data, "cpu")
-    ImageEvaluator(D.ImageEvalSchema(num_samples=2048), data, "cpu")
+    ImageEvaluator(defaults.ImageEvalSchema(num_samples=2048), data, "cpu")
     with pytest.raises(ConfigError, match=r"^eval\.reference_num_images=100 "):
-        ImageEvaluator(D.ImageEvalSchema(num_samples=5000, reference_num_images=100), data, "cpu")
+        ImageEvaluator(defaults.ImageEvalSchema(num_samples=5000, reference_num_images=100), data, "cpu")
     with pytest.raises(ConfigError, match=r"^eval\.fid_num_samples=1000 "):
-        ImageEvaluator(D.ImageEvalSchema(num_samples=5000, fid_num_samples=1000), data, "cpu")
+        ImageEvaluator(defaults.ImageEvalSchema(num_samples=5000, fid_num_samples=1000), data, "cpu")
     with pytest.raises(ConfigError, match=r"^eval\.splits=10 .*<= eval\.num_samples=5"):
-        ImageEvaluator(D.ImageEvalSchema(num_samples=5, force_fid=True), data, "cpu")
+        ImageEvaluator(defaults.ImageEvalSchema(num_samples=5, force_fid=True), data, "cpu")
     with pytest.raises(ConfigError, match=r"^eval\.num_samples=60000 .*has 50000 images"):
-        ImageEvaluator(D.ImageEvalSchema(num_samples=60_000), data, "cpu")
-    ev = ImageEvaluator(D.ImageEvalSchema(num_samples=50_000, fid_num_samples=12_800), data, "cpu")
+        ImageEvaluator(defaults.ImageEvalSchema(num_samples=60_000), data, "cpu")
+    ev = ImageEvaluator(defaults.ImageEvalSchema(num_samples=50_000, fid_num_samples=12_800), data, "cpu")
     assert ev.counts(50_000) == (12_800, 12_800)
 
 
@@ -256,12 +256,14 @@ def test_eval_schema_is_the_eval_section():
     from gantrain.config.schema import SECTIONS
     from tests.helpers import make_cfg
 
-    assert SECTIONS["eval"] is D.ImageEvalSchema
-    merged = OmegaConf.merge(OmegaConf.structured(D.ImageEvalSchema), make_cfg().eval)
-    schema = D.ImageEvalSchema(**OmegaConf.to_container(merged))
-    assert (schema.splits, schema.batch_size, schema.force_fid) == (D.SPLITS, D.BATCH_SIZE, False)
+    assert SECTIONS["eval"] is defaults.ImageEvalSchema
+    merged = OmegaConf.merge(OmegaConf.structured(defaults.ImageEvalSchema), make_cfg().eval)
+    schema = defaults.ImageEvalSchema(**OmegaConf.to_container(merged))
+    assert (schema.splits, schema.batch_size, schema.force_fid) == (defaults.SPLITS,
+                                                                    defaults.BATCH_SIZE, False)
     assert schema.reference_num_images is None and schema.cache_dir is None
     for bad in ({"every": -1}, {"splits": 0}, {"batch_size": 0}, {"reference_num_images": 1},
-                {"fid_num_samples": 5000}, {"num_samples": 0}, {"mode_min_share": 2.0}):
-        with pytest.raises(ConfigError, match=rf"^eval\.{next(iter(bad))}="):
-            D.ImageEvalSchema(**bad)
+                {"fid_num_samples": 5000}, {"num_samples": 0}, {"mode_min_share": 2.0},
+                {"image_steps": [0, -1]}, {"image_steps": [1.5]}, {"image_steps": [True]}):
+        with pytest.raises(ConfigError, match=rf"^eval\.{next(iter(bad))}(\[\d+\])?="):
+            defaults.ImageEvalSchema(**bad)
