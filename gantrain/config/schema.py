@@ -210,8 +210,23 @@ def validate(cfg: DictConfig) -> None:
         check(cfg.batch_size >= 2, "batch_size", cfg.batch_size,
                "method.regularizer_estimate=variance_corrected needs batch_size >= 2 (it divides "
                "by B - 1)")
-        per_sample = DATASETS.where(lambda d: d.per_sample)
-        check(cfg.dataset.name in per_sample, "method.regularizer_estimate",
-               "variance_corrected", f"per-sample gradients are supported on dataset="
-               f"{', '.join(per_sample)} (image nets: batch norm couples the samples); "
-               f"with dataset={cfg.dataset.name} use same_batch or unbiased")
+        if DATASETS[cfg.dataset.name].image:   # per-sample gradients exist unless batch norm
+            check(not _has_batch_norm(cfg.arch), "method.regularizer_estimate",   # couples them
+                  "variance_corrected", f"arch={cfg.arch.name} has batch norm, which couples the "
+                  "samples of a batch (no per-sample gradients); use same_batch or unbiased, or a "
+                  "net without batch norm (arch.batch_norm=false, or e.g. arch=dcgan4_nobn)")
+        else:
+            per_sample = DATASETS.where(lambda d: d.per_sample and not d.image)
+            check(cfg.dataset.name in per_sample, "method.regularizer_estimate",
+                  "variance_corrected", f"per-sample gradients are supported on dataset="
+                  f"{', '.join(per_sample)} and on image nets without batch norm; with "
+                  f"dataset={cfg.dataset.name} use same_batch or unbiased")
+
+
+def _has_batch_norm(arch) -> bool:
+    """Whether the image net ``arch`` normalizes over the batch (its switch, else its default)."""
+    # imported here: it loads torch, which only this estimate on image data needs
+    from gantrain.models.dcgan import DCGAN_BATCH_NORM
+
+    bn = arch.get("batch_norm")
+    return bool(DCGAN_BATCH_NORM.get(arch.name, False) if bn is None else bn)

@@ -106,10 +106,44 @@ def test_refused_where_per_sample_gradients_are_not_defined():
     with pytest.raises(ConfigError, match="batch_size=1 is invalid"):
         validate(make_cfg("dataset=gaussian", "method=jare",
                           "method.regularizer_estimate=variance_corrected", "batch_size=1"))
-    with pytest.raises(ConfigError, match="variance_corrected.*dataset=fake_images"):
-        validate(make_cfg("dataset=fake_images", "method=jare",
+    # batch norm couples a batch's samples: refused where the net has it, by default or switched on
+    for arch in (["arch=dcgan4"], ["arch=conv4"], ["arch=dcgan3", "arch.batch_norm=true"],
+                 ["arch=dcgan4_const", "arch.batch_norm=true"]):
+        with pytest.raises(ConfigError, match=rf"^method.regularizer_estimate='variance_corrected' "
+                                              rf"is invalid: {arch[0]} has batch norm"):
+            validate(make_cfg("dataset=fake_images", *arch, "method=jare",
+                              "method.regularizer_estimate=variance_corrected"))
+    for arch in (["arch=dcgan4_nobn"], ["arch=dcgan4_const"], ["arch=dcgan4", "arch.batch_norm=false"],
+                 ["arch=conv4_nobn"], ["arch=resnet_v1"]):   # no batch norm: accepted
+        validate(make_cfg("dataset=fake_images", *arch, "method=jare",
                           "method.regularizer_estimate=variance_corrected"))
     for method in ("sga", "r1", "cgd", "extragradient"):
         with pytest.raises(ConfigError, match="regularizer_estimate"):
             validate(make_cfg("dataset=gaussian", f"method={method}",
                               "method.regularizer_estimate=variance_corrected"))
+
+
+@pytest.mark.parametrize("arch", [("arch=dcgan4_nobn",), ("arch=dcgan4_const",)])
+def test_image_net_without_batch_norm_at_two_samples_is_the_half_batch_product(arch):
+    """On an image net without batch norm the per-sample gradients exist: at B = 2 the torch.func
+    estimate equals the autograd half-batch one (as on the Gaussian game,
+    tests/rules/test_regularizer_estimate.py), value and direction."""
+    from gantrain.games import build_game
+
+    cfg = make_cfg("dataset=fake_images", *arch, "arch.filters=2", "arch.z_dim=3",
+                   "dataset.resolution=16", "dataset.size=8", "batch_size=2", "dtype=float64")
+    validate(make_cfg("dataset=fake_images", *arch, "method=conopt",
+                      "method.regularizer_estimate=variance_corrected"))
+    out = {}
+    for estimate in ("unbiased", "variance_corrected"):
+        torch.manual_seed(0)
+        game = build_game(cfg, dtype=torch.float64)
+        rule = build_rule("conopt", 0.7, {"regularizer_estimate": estimate})
+        sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731
+        stats = rule.train_step(game, sgd(game.d_params()), sgd(game.g_params()), 2,
+                                torch.Generator().manual_seed(3))
+        grads = torch.cat([p.grad.reshape(-1) for p in (*game.g_params(), *game.d_params())])
+        out[estimate] = (grads, stats["reg_grad_d"], stats["reg_grad_g"])
+    assert float(out["unbiased"][1]) > 1e-6   # a regularizer that is not trivially zero
+    for a, b in zip(out["unbiased"], out["variance_corrected"]):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
