@@ -42,9 +42,31 @@ FID_METHOD = "eigh"
 
 # Named protocols (config group ``eval``: ``default`` is ImageEvalSchema's defaults, ``numerics``
 # conf/eval/numerics.yaml); the name is logged with every score. "numerics": the Numerics of
-# GANs' Inception score (6400 samples, 10 splits, no FID).
-PROTOCOLS = ("default", "numerics")
+# GANs' Inception score (6400 samples, 10 splits, no FID); "digits": conf/eval/digits.yaml, the digits
+# classifier's metrics (gantrain/metrics/digits_eval.py).
+PROTOCOLS = ("default", "numerics", "digits")
 NUMERICS_NUM_SAMPLES = 6400
+
+# --- digits protocol (gantrain/metrics/digits_eval.py; conf/eval/digits.yaml) ------------------
+DIGITS_NUM_SAMPLES = 10000   # generated samples per evaluation
+MODE_MIN_COUNT = 1           # a mode is covered by >= this many samples (VEEGAN, PacGAN count 1)
+# The digits classifier (gantrain/metrics/digits_classifier.py), trained at first use on the
+# train split; all of this is part of its cache key. Bump the version when its meaning changes.
+DIGITS_CLASSIFIER_VERSION = 1
+DIGITS_CLASSIFIER_SEED = 0
+DIGITS_CLASSIFIER_RECIPE = {
+    "conv_channels": [32, 64],   # 3x3 convolutions (padding 1), each followed by ReLU and 2x2 max pooling
+    "features": 64,              # the penultimate dense layer (ReLU): digits-FD's feature space
+    "dtype": "float32",
+    "threads": 1,
+    "epochs": 30,
+    "batch_size": 64,            # a fresh permutation of the train split per epoch
+    "optimizer": "adam",
+    "max_lr": 3e-3,              # torch.optim.lr_scheduler.OneCycleLR, its other settings default
+    "pct_start": 0.3,
+    "shift": 2,                  # augmentation: each image shifted by -2..2 pixels per axis
+}
+DIGITS_MIN_ACCURACY = 0.97   # on the held-out split, or the classifier is refused
 
 # --- reference statistics cache -------------------------------------------------------------
 CACHE_ENV = "GANTRAIN_CACHE"
@@ -82,6 +104,7 @@ class ImageEvalSchema:
     cache_dir: Optional[str] = None  # reference statistics (null: $GANTRAIN_CACHE or
                                      # ~/.cache/gantrain/fid_stats)
     fid: bool = True                 # false: Inception score only (no FID, no reference images)
+    mode_min_count: int = MODE_MIN_COUNT   # digits: a mode is covered by >= this many samples
 
     def __post_init__(self):
         check(self.name in PROTOCOLS, "eval.name", self.name,
@@ -95,6 +118,9 @@ class ImageEvalSchema:
             check(isinstance(s, int) and not isinstance(s, bool) and s >= 0,
                   f"eval.image_steps[{i}]", s, "must be an integer step >= 0")
         check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0: off)")
+        check(isinstance(self.mode_min_count, int) and not isinstance(self.mode_min_count, bool)
+              and self.mode_min_count >= 1, "eval.mode_min_count", self.mode_min_count,
+              "must be an integer >= 1")
         check(self.fid_num_samples is None or 2 <= self.fid_num_samples <= self.num_samples,
                "eval.fid_num_samples", self.fid_num_samples,
                "must be null or in [2, eval.num_samples]")

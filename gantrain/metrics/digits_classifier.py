@@ -1,0 +1,360 @@
+"""The digits classifier: the yardstick of the digits metrics (issue 31).
+
+A small CNN on one-channel 16x16 digits in [-1, 1] (``DigitsClassifier``): two 3x3 convolutions,
+each followed by ReLU and 2x2 max pooling, a dense layer of ``features`` units (ReLU: the
+penultimate features of digits-FD) and 10 logits. It is trained at first use on the train split of
+``gantrain.data.digits`` with the recipe of ``defaults.DIGITS_CLASSIFIER_RECIPE`` (fixed seed, one
+thread, float32, on the CPU), its held-out accuracy measured on the ``test`` split, and cached in
+``<cache_dir>/digits_classifier-<key>.pt``; the key hashes the training data's bytes, the seed, the
+recipe and ``DIGITS_CLASSIFIER_VERSION``. The file holds the weights and their SHA-256, which is
+checked on every load: a file that does not match is refused in one line, never retrained over.
+
+Stacked images (``[B, 3, R, R]``, one digit per channel) are classified channel by channel: the
+mode is ``100 c0 + 10 c1 + c2`` and the features are the three channels' features concatenated.
+Generated images are first rounded to 8-bit levels (``defaults.QUANTIZE``), as the Inception
+protocol does, so that a score is a function of the images one would save.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantrain.checkpoint import atomic_write_bytes
+from gantrain.data.digits import digit_images
+from gantrain.errors import ConfigError
+from gantrain.metrics import defaults
+
+NUM_CLASSES = 10
+RESOLUTION = 16
+FILE_PREFIX = "digits_classifier"
+
+
+class DigitsClassifier(nn.Module):
+    """The CNN (module docstring) on ``[B, 1, 16, 16]`` images in [-1, 1].
+
+    Args:
+        conv_channels: the two convolutions' output channels.
+        features: the width of the penultimate layer.
+    """
+
+    def __init__(self, conv_channels: Sequence[int] = (32, 64), features: int = 64):
+        super().__init__()
+        c1, c2 = conv_channels
+        self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.dense = nn.Linear(c2 * (RESOLUTION // 4) ** 2, features)
+        self.logits = nn.Linear(features, NUM_CLASSES)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate features [B, features] of images [B, 1, 16, 16]."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.dense(x.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The 10 logits [B, 10] of images [B, 1, 16, 16]."""
+        return self.logits(self.features(x))
+
+
+# --- hashes and the cache key -----------------------------------------------------------------
+def weights_sha256(state_dict: dict) -> str:
+    """SHA-256 of a state_dict: every entry's name, dtype, shape and bytes, in key order.
+
+    Args:
+        state_dict: the classifier's weights.
+
+    Returns:
+        64 hex digits.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _train_data() -> tuple[torch.Tensor, torch.Tensor, str]:
+    images, labels = digit_images("train")   # ConfigError without scikit-learn
+    h = hashlib.sha256(images.numpy().tobytes())
+    h.update(labels.numpy().tobytes())
+    return images, labels, h.hexdigest()
+
+
+def _key_dict(data_sha256: str) -> dict:
+    return {"version": defaults.DIGITS_CLASSIFIER_VERSION, "seed": defaults.DIGITS_CLASSIFIER_SEED,
+            "recipe": defaults.DIGITS_CLASSIFIER_RECIPE, "data_sha256": data_sha256}
+
+
+def _key(key_dict: dict) -> str:
+    return hashlib.sha256(json.dumps(key_dict, sort_keys=True).encode()).hexdigest()
+
+
+# --- training ---------------------------------------------------------------------------------
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """``torch.set_num_threads(n)`` inside, the caller's thread count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _shift(x: torch.Tensor, s: int, g: torch.Generator) -> torch.Tensor:
+    """Each image moved by its own random offset in -s..s per axis, background (-1) filled in."""
+    if s == 0:
+        return x
+    b, r = x.shape[0], x.shape[-1]
+    padded = F.pad(x, (s, s, s, s), value=-1.0)
+    d = torch.randint(0, 2 * s + 1, (b, 2), generator=g)
+    ar = torch.arange(r)
+    rows, cols = d[:, :1] + ar, d[:, 1:] + ar
+    return padded[torch.arange(b)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
+def _unit(images: torch.Tensor, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 images -> [-1, 1] as ``gantrain.data.images.to_unit_range`` (x / 127.5 - 1)."""
+    return images.to(device).to(dtype) / 127.5 - 1
+
+
+def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        pred = model(_unit(images, next(model.parameters()).dtype)).argmax(1)
+    return float((pred == labels).double().mean())
+
+
+def train_digits_classifier(images: torch.Tensor, labels: torch.Tensor,
+                            recipe: Optional[dict] = None, seed: Optional[int] = None
+                            ) -> DigitsClassifier:
+    """Train the classifier deterministically (on the CPU, ``recipe["threads"]`` threads).
+
+    Args:
+        images: uint8 [N, 1, 16, 16] training digits.
+        labels: int64 [N] in 0..9.
+        recipe: the recipe (None: ``defaults.DIGITS_CLASSIFIER_RECIPE``).
+        seed: seeds the initialisation, the batches and the shifts (None: the default seed).
+
+    Returns:
+        The trained classifier, in eval mode, on the CPU.
+    """
+    recipe = defaults.DIGITS_CLASSIFIER_RECIPE if recipe is None else recipe
+    seed = defaults.DIGITS_CLASSIFIER_SEED if seed is None else seed
+    dtype = getattr(torch, recipe["dtype"])
+    x, y = _unit(images.cpu(), dtype), labels.cpu()
+    with _threads(recipe["threads"]), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)   # the initialisation; the caller's global RNG is left as it was
+        model = DigitsClassifier(recipe["conv_channels"], recipe["features"]).to(dtype)
+        g = torch.Generator().manual_seed(seed)
+        bs, n = recipe["batch_size"], len(x)
+        opt = torch.optim.Adam(model.parameters(), lr=recipe["max_lr"])
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=recipe["max_lr"], pct_start=recipe["pct_start"],
+            total_steps=recipe["epochs"] * -(-n // bs))
+        model.train()
+        for _ in range(recipe["epochs"]):
+            order = torch.randperm(n, generator=g)
+            for i in range(0, n, bs):
+                idx = order[i:i + bs]
+                loss = F.cross_entropy(model(_shift(x[idx], recipe["shift"], g)), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    return model.eval()
+
+
+# --- the cache ----------------------------------------------------------------------------------
+def _location(cache_dir: Optional[str | Path]) -> tuple[torch.Tensor, torch.Tensor, dict, str, Path]:
+    images, labels, data_sha = _train_data()
+    key_dict = _key_dict(data_sha)
+    key = _key(key_dict)
+    folder = Path(cache_dir).expanduser() if cache_dir else defaults.default_cache_dir()
+    return images, labels, key_dict, key, folder / f"{FILE_PREFIX}-{key[:16]}.pt"
+
+
+def classifier_path(cache_dir: Optional[str | Path] = None) -> Path:
+    """Where the classifier of the current data, seed and recipe is cached.
+
+    Args:
+        cache_dir: the cache folder (None: ``defaults.default_cache_dir()``).
+
+    Returns:
+        ``<cache_dir>/digits_classifier-<first 16 hex of the key>.pt``.
+    """
+    return _location(cache_dir)[4]
+
+
+def _refuse(path: Path, what: str) -> ConfigError:
+    return ConfigError(f"cached digits classifier {path} {what}: delete the file to retrain it")
+
+
+def _read(path: Path, key: str) -> dict:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        state, info = payload["state_dict"], payload["info"]
+    except Exception as e:   # truncated, foreign or not a torch file at all
+        msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        raise _refuse(path, f"cannot be read ({msg})") from None
+    if info.get("key") != key:
+        raise _refuse(path, f"has key {info.get('key')!r}, expected {key}") from None
+    actual = weights_sha256(state)
+    if actual != info.get("weights_sha256"):
+        raise _refuse(path, f"has weights with sha256 {actual}, but its recorded sha256 is "
+                      f"{info.get('weights_sha256')}")
+    return payload
+
+
+def load_digits_classifier(cache_dir: Optional[str | Path] = None, device: torch.device | str = "cpu"
+                           ) -> tuple[DigitsClassifier, dict]:
+    """The digits classifier: from the cache, or trained now (about 10 s) and cached.
+
+    Args:
+        cache_dir: the cache folder (None: ``defaults.default_cache_dir()``).
+        device: where the returned model lives.
+
+    Returns:
+        (the model in eval mode, info): info holds ``key``, ``weights_sha256``,
+        ``held_out_accuracy``, ``recipe``, ``seed``, ``version``, ``data_sha256``, ``path`` and
+        ``trained`` (True when trained by this call, with ``train_seconds``).
+
+    Raises:
+        ConfigError: one line, when the cached file does not match its key or its weights' hash,
+            when scikit-learn is missing, or when training falls short of
+            ``defaults.DIGITS_MIN_ACCURACY``.
+    """
+    images, labels, key_dict, key, path = _location(cache_dir)
+    recipe = defaults.DIGITS_CLASSIFIER_RECIPE
+    if path.exists():
+        payload = _read(path, key)
+        info = dict(payload["info"], trained=False)
+    else:
+        start = time.perf_counter()
+        model = train_digits_classifier(images, labels)
+        seconds = time.perf_counter() - start
+        test_images, test_labels = digit_images("test")
+        accuracy = _accuracy(model, test_images, test_labels)
+        if accuracy < defaults.DIGITS_MIN_ACCURACY:
+            raise ConfigError(f"the digits classifier reached a held-out accuracy of {accuracy:.4f}, "
+                              f"below {defaults.DIGITS_MIN_ACCURACY}: its recipe "
+                              "(defaults.DIGITS_CLASSIFIER_RECIPE) must change")
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        info = {**key_dict, "key": key, "weights_sha256": weights_sha256(state),
+                "held_out_accuracy": accuracy, "train_seconds": seconds}
+        payload = {"state_dict": state, "info": info}
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
+        info = dict(info, trained=True)
+    model = DigitsClassifier(recipe["conv_channels"], recipe["features"]).to(getattr(torch, recipe["dtype"]))
+    model.load_state_dict(payload["state_dict"])
+    info["path"] = str(path)
+    return model.eval().to(device), info
+
+
+# --- using it -----------------------------------------------------------------------------------
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] rounded to 8-bit levels (as a saved PNG); uint8 images pass unchanged.
+
+    Args:
+        images: [B, C, R, R] floats in [-1, 1] (clamped) or uint8.
+
+    Returns:
+        uint8 [B, C, R, R], on the same device.
+    """
+    if images.dtype == torch.uint8:
+        return images
+    return torch.round((images.detach().float().clamp(-1, 1) + 1) * 127.5).to(torch.uint8)
+
+
+def _prepare(model: nn.Module, images: torch.Tensor, quantize: Optional[str]) -> torch.Tensor:
+    """[B, C, R, R] -> [B * C, 1, R, R] in the model's dtype and device, quantised as asked."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or images.shape[-2:] != (RESOLUTION,
+                                                                                      RESOLUTION):
+        raise ValueError(f"expected images [B, 1 or 3, {RESOLUTION}, {RESOLUTION}], got "
+                         f"{tuple(images.shape)}")
+    if quantize not in (None, "uint8"):
+        raise ValueError(f"quantize={quantize!r}: allowed None, uint8")
+    p = next(model.parameters())
+    if images.dtype == torch.uint8 or quantize == "uint8":
+        x = _unit(to_uint8(images), p.dtype, p.device)
+    else:
+        x = images.detach().to(p.device, p.dtype).clamp(-1, 1)
+    return x.reshape(-1, 1, RESOLUTION, RESOLUTION)
+
+
+def predict(model: DigitsClassifier, images: torch.Tensor,
+            quantize: Optional[str] = defaults.QUANTIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and logits of one- or three-channel images, channel by channel.
+
+    Args:
+        model: the classifier.
+        images: [B, C, 16, 16], C = 1 or 3, floats in [-1, 1] or uint8.
+        quantize: ``"uint8"`` rounds float images to 8-bit levels first; None: no rounding.
+
+    Returns:
+        (features [B, C * features] float64: the channels' features concatenated,
+         logits [B, C, 10] float64), on the CPU.
+    """
+    c = images.shape[1] if images.dim() == 4 else 0
+    x = _prepare(model, images, quantize)
+    with torch.no_grad():
+        f = model.features(x)
+        logits = model.logits(f)
+    b = x.shape[0] // c
+    return f.reshape(b, -1).double().cpu(), logits.reshape(b, c, NUM_CLASSES).double().cpu()
+
+
+def modes_of(logits: torch.Tensor) -> torch.Tensor:
+    """The mode of each image from its per-channel logits: ``sum_c digit_c * 10^(C-1-c)``.
+
+    Args:
+        logits: [B, C, 10].
+
+    Returns:
+        int64 [B] in 0..10^C - 1 (0..999 for stacked digits).
+    """
+    digits = logits.argmax(-1)
+    c = digits.shape[1]
+    place = torch.tensor([NUM_CLASSES ** (c - 1 - i) for i in range(c)], device=digits.device)
+    return (digits * place).sum(1)
+
+
+def classify(model: DigitsClassifier, images: torch.Tensor,
+             quantize: Optional[str] = defaults.QUANTIZE) -> torch.Tensor:
+    """The mode of each image (its digit, or 100 c0 + 10 c1 + c2 for stacked digits).
+
+    Args:
+        model: the classifier.
+        images: [B, 1 or 3, 16, 16], floats in [-1, 1] or uint8.
+        quantize: as for ``predict``.
+
+    Returns:
+        int64 [B] on the CPU.
+    """
+    return modes_of(predict(model, images, quantize)[1])
+
+
+def features(model: DigitsClassifier, images: torch.Tensor,
+             quantize: Optional[str] = defaults.QUANTIZE) -> torch.Tensor:
+    """The penultimate features of each image (channels' features concatenated).
+
+    Args:
+        model: the classifier.
+        images: [B, 1 or 3, 16, 16], floats in [-1, 1] or uint8.
+        quantize: as for ``predict``.
+
+    Returns:
+        float64 [B, C * features] on the CPU.
+    """
+    return predict(model, images, quantize)[0]

@@ -1,0 +1,57 @@
+"""digits-FD: the Fréchet distance in the digits classifier's feature space (issue 31).
+
+FID's formula (``gantrain.metrics.fid``) on the penultimate features of
+``gantrain.metrics.digits_classifier`` instead of Inception's pool3: 64 features per channel, the
+three channels' features concatenated for stacked digits (192). Real and generated images go
+through the same classifier, the same 8-bit rounding and the same statistics.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+
+from gantrain.metrics import defaults
+from gantrain.metrics.digits_classifier import DigitsClassifier, features
+from gantrain.metrics.fid import feature_stats, fid_from_stats
+
+
+def digits_feature_stats(model: DigitsClassifier, batches: Iterable[torch.Tensor],
+                         limit: Optional[int] = None,
+                         quantize: Optional[str] = defaults.QUANTIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the classifier's features of some images.
+
+    Args:
+        model: the digits classifier.
+        batches: image batches [B, C, 16, 16] in [-1, 1] (or uint8).
+        limit: use the first this many images (None: all).
+        quantize: as for ``digits_classifier.predict``.
+
+    Returns:
+        (mu [D], sigma [D, D]) in float64 (``fid.feature_stats``).
+    """
+    parts, n = [], 0
+    for x in batches:
+        if limit is not None and n >= limit:
+            break
+        f = features(model, x, quantize)
+        parts.append(f if limit is None else f[:limit - n])
+        n += len(parts[-1])
+    if not parts:
+        raise ValueError("no images to compute feature statistics of")
+    return feature_stats(torch.cat(parts).numpy())
+
+
+def digits_fd(generated_features, reference: tuple[np.ndarray, np.ndarray]) -> float:
+    """digits-FD of generated images against the real images' statistics.
+
+    Args:
+        generated_features: the classifier's features of the generated images [N >= 2, D].
+        reference: (mu, sigma) of the real images' features (``digits_feature_stats``).
+
+    Returns:
+        The Fréchet distance (``fid.fid_from_stats``, its default method).
+    """
+    mu, sigma = feature_stats(np.asarray(generated_features, dtype=np.float64))
+    return fid_from_stats(mu, sigma, *reference)

@@ -1,0 +1,200 @@
+"""The digits classifier (gantrain.metrics.digits_classifier): trained once per module into a
+temporary cache, its held-out accuracy, its mode assignment against an independent classifier
+(scikit-learn's SVC on the raw pixels of the same train split) and its cache's refusals."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import pytest
+import torch
+from sklearn.svm import SVC
+
+import gantrain.data.digits as digits_data
+import gantrain.metrics.digits_classifier as dc
+from gantrain.data.digits import digit_images, stacked_digits
+from gantrain.errors import ConfigError
+from gantrain.metrics import defaults
+from gantrain.metrics.mode_histogram import histogram, mode_kl, modes_covered
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(model, info, cache folder, the thread count after training): trained here once (about
+    10 s) with the caller at 2 threads, which training on one thread must give back."""
+    cache = tmp_path_factory.mktemp("digits_classifier")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model, info = dc.load_digits_classifier(cache)
+        threads_after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    return model, info, cache, threads_after
+
+
+@pytest.fixture(scope="module")
+def svc():
+    """An independent classifier: an RBF SVC on the train split's raw pixels (~98% held out)."""
+    x, y = digit_images("train")
+    return SVC().fit(x.reshape(len(x), -1).numpy() / 255.0, y.numpy())
+
+
+def svc_modes(svc, images: torch.Tensor) -> np.ndarray:
+    """The SVC's mode of each image, channel by channel: sum_c digit_c 10^(C-1-c)."""
+    b, c = images.shape[:2]
+    d = svc.predict(images.reshape(b * c, -1).numpy() / 255.0).reshape(b, c)
+    return (d * 10 ** np.arange(c - 1, -1, -1)).sum(1)
+
+
+def one_line(e: pytest.ExceptionInfo) -> str:
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_and_thread_count(trained):
+    model, info, _, threads_after = trained
+    x, y = digit_images("test")
+    # recomputed here from the held-out split, not taken from the recorded number
+    acc = float((dc.classify(model, x) == y).double().mean())
+    assert acc >= defaults.DIGITS_MIN_ACCURACY
+    assert acc == pytest.approx(info["held_out_accuracy"])
+    assert info["trained"] and info["recipe"] == defaults.DIGITS_CLASSIFIER_RECIPE
+    # float images in [-1, 1] give the same answer as the uint8 images they came from
+    assert torch.equal(dc.classify(model, x.float() / 127.5 - 1), dc.classify(model, x))
+    assert threads_after == 2   # the caller's thread count, restored after training on one
+
+
+@pytest.mark.slow
+def test_modes_agree_with_svc_on_held_out_digits(trained, svc):
+    """Two classifiers at ~98-99% held out disagree on at most err1 + err2 of the digits (about
+    1% + 2% here), so: agreement >= 96%, and the two 10-bin histograms, whose total variation
+    distance is at most the disagreement, within 4% of the 300 digits (12 samples)."""
+    model = trained[0]
+    x, y = digit_images("test")
+    ours, theirs = dc.classify(model, x).numpy(), svc_modes(svc, x)
+    assert (theirs == y.numpy()).mean() >= 0.96       # the yardstick's yardstick is itself good
+    assert (ours == theirs).mean() >= 0.96
+    h1, h2 = histogram(ours, 10), histogram(theirs, 10)
+    assert np.abs(h1 - h2).sum() / 2 <= 0.04 * len(x)
+    assert modes_covered(h1) == modes_covered(h2) == 10
+
+
+@pytest.mark.slow
+def test_modes_agree_with_svc_on_stacked_held_out_digits(trained, svc):
+    """3 000 triples of held-out digits over 1 000 modes. A triple is labelled alike when its three
+    digits are, so per-digit disagreement d gives about 3d (~6%) of triples: agreement >= 90%,
+    the 1 000-bin histograms' total variation <= 10% of the samples. A moved sample changes the
+    modes covered by at most 1 and the moves mostly cancel (measured: 3 apart): the counts within
+    20 (2% of the modes) of each other and of the true labels' count, the KLs within 0.03."""
+    model = trained[0]
+    x, y = stacked_digits(3000, "test", seed=1)
+    ours, theirs = dc.classify(model, x).numpy(), svc_modes(svc, x)
+    assert (ours == theirs).mean() >= 0.90
+    h1, h2, truth = histogram(ours, 1000), histogram(theirs, 1000), histogram(y.numpy(), 1000)
+    assert np.abs(h1 - h2).sum() / 2 <= 0.10 * len(x)
+    assert abs(modes_covered(h1) - modes_covered(h2)) <= 20
+    assert abs(modes_covered(h1) - modes_covered(truth)) <= 20
+    assert abs(mode_kl(h1) - mode_kl(h2)) <= 0.03
+    # the features of a stacked image are its channels' features side by side
+    f = dc.features(model, x[:5])
+    assert f.shape == (5, 3 * defaults.DIGITS_CLASSIFIER_RECIPE["features"])
+    torch.testing.assert_close(f[:, 64:128], dc.features(model, x[:5, 1:2]), rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_second_load_reads_the_cache_without_training(trained, monkeypatch):
+    model, info, cache, _ = trained
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again instead of reading the cache")
+    monkeypatch.setattr(dc, "train_digits_classifier", no_training)
+    again, info2 = dc.load_digits_classifier(cache)
+    assert not info2["trained"] and info2["weights_sha256"] == info["weights_sha256"]
+    assert info2["path"] == str(dc.classifier_path(cache))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+
+
+def _write_cached(cache, **changes):
+    """A cache file as load_digits_classifier writes it, with untrained weights (no training)."""
+    _, _, key_dict, key, path = dc._location(cache)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = dc.DigitsClassifier().state_dict()
+    info = {**key_dict, "key": key, "weights_sha256": dc.weights_sha256(state),
+            "held_out_accuracy": 0.1, **changes}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "info": info}, path)
+    return path, state, info
+
+
+def test_cached_file_is_read_and_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(dc, "train_digits_classifier", None)   # any training would fail
+    path, state, info = _write_cached(tmp_path)
+    model, got = dc.load_digits_classifier(tmp_path)
+    assert got["weights_sha256"] == info["weights_sha256"] and got["path"] == str(path)
+    assert torch.equal(model.state_dict()["dense.weight"], state["dense.weight"])
+
+
+def test_tampered_cached_file_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(dc, "train_digits_classifier", None)
+    path, state, info = _write_cached(tmp_path)
+    state["conv1.bias"][0] += 1e-3                  # one weight changed, its recorded hash kept
+    torch.save({"state_dict": state, "info": info}, path)
+    with pytest.raises(ConfigError) as e:
+        dc.load_digits_classifier(tmp_path)
+    msg = one_line(e)
+    assert str(path) in msg and info["weights_sha256"] in msg
+    assert dc.weights_sha256(state) in msg and "delete" in msg
+
+
+def test_cached_file_of_another_key_or_garbage_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(dc, "train_digits_classifier", None)
+    path, _, _ = _write_cached(tmp_path, key="0" * 64)
+    with pytest.raises(ConfigError) as e:
+        dc.load_digits_classifier(tmp_path)
+    assert str(path) in one_line(e) and "0" * 64 in one_line(e) and "delete" in one_line(e)
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError) as e:
+        dc.load_digits_classifier(tmp_path)
+    assert str(path) in one_line(e) and "cannot be read" in one_line(e)
+
+
+def test_the_key_names_data_seed_recipe_and_version(tmp_path, monkeypatch):
+    first = dc.classifier_path(tmp_path)
+    monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_RECIPE",
+                        {**defaults.DIGITS_CLASSIFIER_RECIPE, "epochs": 29})
+    second = dc.classifier_path(tmp_path)
+    monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_SEED", 1)
+    third = dc.classifier_path(tmp_path)
+    monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_VERSION", 2)
+    assert len({first, second, third, dc.classifier_path(tmp_path)}) == 4
+    assert first.parent == tmp_path and first.name.startswith("digits_classifier-")
+
+
+def test_missing_scikit_learn_is_one_line(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    digits_data._all_digits.cache_clear()   # the digits were loaded (and cached) by earlier tests
+    try:
+        with pytest.raises(ConfigError) as e:
+            dc.load_digits_classifier(tmp_path)
+    finally:
+        digits_data._all_digits.cache_clear()
+    assert "scikit-learn" in one_line(e) and "pip install scikit-learn" in one_line(e)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_image_shapes_are_refused():
+    model = dc.DigitsClassifier()
+    for shape in [(2, 2, 16, 16), (2, 1, 8, 8), (16, 16)]:
+        with pytest.raises(ValueError, match="expected images"):
+            dc.classify(model, torch.zeros(shape))
