@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.func import vmap
 
 from gantrain.checkpoint import atomic_write_text
-from gantrain.ensemble.functional import Players, build_direction, check_covered, flow_cosines
+from gantrain.ensemble.functional import Players, build_direction, check_covered, check_estimate, flow_cosines
 from gantrain.ensemble.optim import StackedOptimizer
 from gantrain.ensemble.packing import check_compatible
 from gantrain.errors import ConfigError
@@ -48,6 +48,7 @@ def check_member_config(cfg: DictConfig) -> None:
         raise ConfigError(f"arch={cfg.arch.name} is invalid with launcher=ensemble: "
                           f"allowed: {', '.join(ARCHS)}")
     check_covered(cfg.method.name)
+    check_estimate(cfg.method)   # the launcher runs such a job on its own instead of packing it
     if cfg.analysis.every:
         raise ConfigError(f"analysis.every={cfg.analysis.every} is invalid with launcher=ensemble: "
                           "spectra during training run in single runs only; allowed: 0")

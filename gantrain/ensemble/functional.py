@@ -8,10 +8,12 @@ pullbacks of the losses; a squared-gradient penalty is a pullback of the gradien
 function returns (u_d, u_g, stats) for one member; ``vmap`` runs them over the stacked members,
 every member with its own γ.
 
-Covered: the simultaneous rules (simgd, conopt, jare, conopt_g, conopt_d, jare_g, jare_d, both
-regularizer estimates), gradnorm, sga (align too), r1 and r2. Not covered: cgd (its
-conjugate-gradient solve stops on a data-dependent residual, which does not vectorise) and the
-rules that step through the optimizer more than once per step (altgd, extragradient, optimistic).
+Covered: the simultaneous rules (simgd, conopt, jare, conopt_g, conopt_d, jare_g, jare_d, the
+same-batch and half-batch regularizer estimates), gradnorm, sga (align too), r1 and r2. Not
+covered: cgd (its conjugate-gradient solve stops on a data-dependent residual, which does not
+vectorise), the rules that step through the optimizer more than once per step (altgd,
+extragradient, optimistic) and ``regularizer_estimate=variance_corrected`` (per-sample gradient
+stacks); launcher=ensemble runs those jobs on their own.
 """
 from __future__ import annotations
 
@@ -40,6 +42,15 @@ def check_covered(method: str) -> None:
     if method not in COVERED:
         raise ConfigError(f"method={method!r} is invalid with launcher=ensemble; allowed: "
                           f"{', '.join(COVERED)}")
+
+
+def check_estimate(method_cfg) -> None:
+    """One line when the method's regularizer estimate has no vmapped form."""
+    estimate = method_cfg.get("regularizer_estimate", "same_batch")
+    if estimate not in ESTIMATES:
+        raise ConfigError(f"method.regularizer_estimate={estimate} is invalid with launcher=ensemble: "
+                          f"its per-sample gradient stacks are not vmapped over members; allowed: "
+                          f"{', '.join(ESTIMATES)} (run it with launcher=basic)")
 
 
 def _dot(a: Params, b: Params) -> torch.Tensor:
@@ -336,11 +347,8 @@ def build_direction(method_cfg, players: Players) -> Callable:
     """
     name = method_cfg.name
     check_covered(name)
-    estimate = method_cfg.get("regularizer_estimate", "same_batch")
-    if estimate not in ESTIMATES:
-        raise ConfigError(f"method.regularizer_estimate={estimate} is invalid with launcher=ensemble: "
-                          f"allowed: {', '.join(ESTIMATES)}")
-    halves = estimate == "unbiased"
+    check_estimate(method_cfg)
+    halves = method_cfg.get("regularizer_estimate", "same_batch") == "unbiased"
     rule = RULES[name]
     if rule.ensemble in ("simultaneous", "surrogate"):
         return simultaneous(players, rule.penalize_generator, rule.penalize_discriminator,

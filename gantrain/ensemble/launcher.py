@@ -1,10 +1,12 @@
 """``launcher=ensemble``: a Hydra launcher that packs the jobs of a sweep into ensembles.
 
 Jobs whose configs differ only in seed, γ, η/lr (``gantrain.ensemble.packing``) and that an
-ensemble can run (``check_member_config``, ``functional.check_covered``) share one process, up to
-``hydra.launcher.size`` members at a time; every other job, and a group of one, runs as Hydra's
-basic launcher runs it (one after another, through gantrain's own task function). Every job,
-member or not, gets its Hydra job directory with the ``.hydra`` files and its own run files.
+ensemble can express (``check_member_config``: the rule, its regularizer estimate, the game, the
+net) share one process, up to ``hydra.launcher.size`` members at a time; every other job, and a
+group of one, runs as Hydra's basic launcher runs it (one after another, through gantrain's own
+task function), the reason in its log line. Every job, member or not, gets its Hydra job directory
+with the ``.hydra`` files and its own run files. A sweep in which no job can run at all (every one
+refused by the config checks) is refused in one line before any job directory is made.
 
 The Hydra plugin class is ``hydra_plugins.gantrain_ensemble_launcher.EnsembleLauncher`` (Hydra
 only instantiates launchers from the ``hydra_plugins`` namespace); this module does the work.
@@ -12,6 +14,7 @@ only instantiates launchers from the ``hydra_plugins`` namespace); this module d
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +28,8 @@ log = logging.getLogger("gantrain")
 
 
 def member_problem(cfg: DictConfig) -> str | None:
-    """Why the run ``cfg`` cannot be an ensemble member (None when it can)."""
+    """Why the run ``cfg`` cannot be an ensemble member (None when it can): the config checks'
+    refusal, or what the ensemble cannot express (its rule, regularizer estimate, game, net)."""
     from gantrain.config import validate
     from gantrain.ensemble.engine import check_member_config
 
@@ -37,18 +41,40 @@ def member_problem(cfg: DictConfig) -> str | None:
     return None
 
 
+def _runnable(cfg: DictConfig) -> bool:
+    """Whether any launcher can run ``cfg`` (the config checks accept it)."""
+    from gantrain.config import validate
+
+    try:
+        validate(cfg)
+    except ConfigError:
+        return False
+    return True
+
+
+def _refuse(message: str, sweep_dir: Path | None = None) -> None:
+    """Exit 2 with one line, as gantrain's pre-check does (a launcher's exception would reach the
+    user as Hydra's traceback); the sweep directory goes when it holds only Hydra's multirun.yaml."""
+    if sweep_dir is not None and sweep_dir.is_dir() and \
+            [p.name for p in sweep_dir.iterdir()] == ["multirun.yaml"]:
+        (sweep_dir / "multirun.yaml").unlink()
+        sweep_dir.rmdir()
+    print(f"gantrain: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
            size: int) -> list[JobReturn]:
     """Run the jobs; their JobReturns in order (what Hydra's basic launcher returns)."""
     from gantrain.ensemble.engine import train_ensemble
     from gantrain.ensemble.packing import pack, pack_key
 
-    if int(size) != size or size < 1:
-        raise ConfigError(f"hydra.launcher.size={size!r} is invalid: must be an integer >= 1")
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or int(size) != size or size < 1:
+        _refuse(f"hydra.launcher.size={size!r} is invalid: must be an integer >= 1",
+                Path(str(launcher.config.hydra.sweep.dir)))
     setup_globals()
     config, ctx = launcher.config, launcher.hydra_context
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     sweep_cfgs = []
     for idx, overrides in enumerate(job_overrides, initial_job_idx):
         sweep_cfg = ctx.config_loader.load_sweep_config(config, list(overrides))
@@ -57,14 +83,19 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             sweep_cfg.hydra.job.num = idx
         sweep_cfgs.append(sweep_cfg)
     # Which jobs may be members: the task config as the job will see it (hydra node dropped).
-    keys, reasons = [], []
+    keys, reasons, runnable = [], [], 0
     for sc in sweep_cfgs:
         task = sc.copy()
         with open_dict(task):
             del task["hydra"]
-        why = member_problem(task)
+        why = member_problem(task)   # a refused job runs on its own and records its failure,
+        runnable += why is None or _runnable(task)   # as in a basic sweep
         reasons.append(why)
         keys.append(None if why else pack_key(task))
+    if not runnable:   # nothing to run: one line, before any directory is made
+        _refuse(f"{reasons[0]} (every job of the sweep is refused; job #{initial_job_idx}: "
+                f"{' '.join(filter_overrides(job_overrides[0]))})", Path(str(config.hydra.sweep.dir)))
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     groups = pack([k if k is not None else f"single {i}" for i, k in enumerate(keys)], int(size))
     rets: dict[int, JobReturn] = {}
     log.info("launching %d jobs as %d groups (ensembles of up to %d members)", len(sweep_cfgs),

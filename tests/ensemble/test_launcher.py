@@ -76,3 +76,90 @@ def test_sweep_with_ensemble_launcher_writes_ordinary_runs(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert {j.name: (j / "summary.json").read_text() for j in jobs} == before
     assert json.loads(before["0"])["steps_done"] == 20
+
+
+# What each rule accepts as its regularizer estimate, and what the ensemble vmaps: written out
+# here from the rules' documentation (docs/methods.md §3, §8), not read from the rule classes.
+ESTIMATES = ("same_batch", "unbiased", "variance_corrected")
+ACCEPTS = {**{m: ESTIMATES for m in ("conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d",
+                                     "gradnorm")},
+           "sga": ("same_batch", "unbiased"),
+           **{m: ("same_batch",) for m in ("extragradient", "optimistic", "r1", "r2", "cgd")},
+           "simgd": (), "altgd": ()}   # no regularizer_estimate key at all
+VMAPPED_RULES = ("simgd", "conopt", "jare", "conopt_g", "conopt_d", "jare_g", "jare_d", "gradnorm",
+                 "sga", "r1", "r2")
+VMAPPED_ESTIMATES = ("same_batch", "unbiased")
+
+
+@pytest.mark.slow   # 14 rules x 3 estimates composed, per launcher
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "slurm", "ensemble"])
+def test_every_rule_and_estimate_under_every_launcher(launcher):
+    """A job is refused by every launcher alike when its rule does not take the estimate; the
+    other launchers run every accepted job on its own; launcher=ensemble packs exactly the
+    vmapped rules with the vmapped estimates and names the rule or the estimate otherwise."""
+    from gantrain.config import ConfigError, validate
+    from gantrain.ensemble import train_ensemble
+    from gantrain.ensemble.launcher import member_problem
+    from gantrain.rules import RULES
+
+    assert set(ACCEPTS) == set(RULES)   # a new rule needs its row here
+    for rule in RULES:
+        for estimate in ESTIMATES:
+            args = (*TINY, f"launcher={launcher}", f"method={rule}",
+                    f"method.regularizer_estimate={estimate}")
+            if estimate not in ACCEPTS[rule]:
+                with pytest.raises(Exception, match="regularizer_estimate"):
+                    validate(make_cfg(*args))
+                continue
+            cfg = make_cfg(*args)
+            validate(cfg)
+            if launcher != "ensemble":
+                continue
+            why = member_problem(cfg)
+            if rule in VMAPPED_RULES and estimate in VMAPPED_ESTIMATES:
+                assert why is None, (rule, estimate, why)
+            elif rule not in VMAPPED_RULES:
+                assert why.startswith(f"method={rule} is invalid with launcher=ensemble"), why
+            else:
+                assert why.startswith(f"method.regularizer_estimate={estimate} is invalid with "
+                                      "launcher=ensemble"), why
+            if why:   # and the ensemble itself refuses it in one line, before writing anything
+                with pytest.raises(ConfigError, match="invalid with launcher=ensemble"):
+                    train_ensemble([cfg, cfg], [Path("/nonexistent/a"), Path("/nonexistent/b")])
+    assert "variance_corrected" not in VMAPPED_ESTIMATES
+
+
+@pytest.mark.slow
+def test_jobs_the_ensemble_cannot_express_run_on_their_own(tmp_path):
+    """The issue's sweep: JARE with the variance-corrected estimate is not packed (it used to be,
+    and both members failed); it runs as single runs, the reason in each job's log line, beside
+    the same-batch jobs that are packed."""
+    sweep = tmp_path / "sweep"
+    res = gantrain("-m", "launcher=ensemble", "logger=none", "progress=false", *TINY, "steps=4",
+                   "log_every=2", "method=jare",
+                   "method.regularizer_estimate=same_batch,variance_corrected", "seed=0,1",
+                   f"hydra.sweep.dir={sweep}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = res.stderr + res.stdout
+    assert "launching 4 jobs as 3 groups" in log, log[-3000:]
+    assert log.count("(ensemble member)") == 2
+    assert log.count("(single run: method.regularizer_estimate=variance_corrected is invalid with "
+                     "launcher=ensemble") == 2, log[-3000:]
+    for job in ("0", "1", "2", "3"):
+        assert summary(sweep / job)["status"] == "completed", summary(sweep / job)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,fragment", [
+    (("method=sga", "method.regularizer_estimate=variance_corrected", "seed=0,1"),
+     "method.regularizer_estimate='variance_corrected' is invalid: allowed: same_batch, unbiased"),
+    (("hydra.launcher.size=0", "seed=0,1"), "hydra.launcher.size=0 is invalid: must be an integer"),
+], ids=["no-job-runs", "size"])
+def test_nothing_to_run_is_refused_in_one_line_before_any_work(tmp_path, args, fragment):
+    sweep = tmp_path / "sweep"
+    res = gantrain("-m", "launcher=ensemble", "logger=none", "progress=false", *TINY, "steps=4", *args,
+                   f"hydra.sweep.dir={sweep}")
+    lines = res.stderr.splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr[-3000:]
+    assert lines[0].startswith("gantrain: error: ") and fragment in lines[0], lines
+    assert not sweep.exists()

@@ -103,3 +103,17 @@ def test_as_ensembles_groups_each_rules_seeds_where_the_ensemble_can_train_them(
     assert [j for j in grouped if j.kind == "phase"] == [j for j in jobs if j.kind == "phase"]
     single = as_ensembles(make_jobs(plan, tmp_path, ["simgd"], ["mog_r2"], seeds=[0]))
     assert [(j.kind, j.label) for j in single] == [("train", "seed=0")]
+
+
+def test_as_ensembles_leaves_the_variance_corrected_estimate_to_single_runs(tmp_path):
+    """A user's ``method.regularizer_estimate=variance_corrected`` has no vmapped form: the seeds'
+    runs stay plain runs (they used to be grouped, and the ensemble failed); same_batch groups."""
+    from dataclasses import replace
+
+    from gantrain.report.zoo.plan import as_ensembles, load_plan, make_jobs
+
+    jobs = make_jobs(load_plan(quick=True), tmp_path, ["jare"], ["mog_r2"], seeds=[0, 1])
+    assert [j.kind for j in as_ensembles(jobs)] == ["ensemble"]
+    vc = [replace(j, overrides=[*j.overrides, "method.regularizer_estimate=variance_corrected"])
+          for j in jobs]
+    assert [(j.kind, j.label) for j in as_ensembles(vc)] == [("train", "seed=0"), ("train", "seed=1")]
