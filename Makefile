@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra table1 figures numerics mutants zoo
+.PHONY: help install test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra appc table1 figures numerics mutants zoo
 
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
@@ -154,7 +154,7 @@ numerics:  ## Numerics of GANs Figs. 6-14 (CIFAR-10, GPU work; QUICK=1: fake_ima
 	$(call sweep,gantrain,numerics_lr,numerics)
 	$(call sweep,gantrain,numerics_gamma,numerics)
 
-figures: fig5 fig6 fig7 fig8 onesided spectra  ## all toy figures
+figures: fig5 fig6 fig7 fig8 onesided spectra appc  ## all toy figures (and JARE App. C's check)
 
 clean:  ## remove run outputs
 	rm -rf outputs multirun

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,17 @@ def test_every_paper_target_is_listed_and_plans_a_sweep_and_a_report(target):
     assert f" launcher={launcher} " in out
     assert target in subprocess.run(["make", "-C", str(ROOT), "help"], capture_output=True,
                                     text=True, check=True).stdout
+
+
+def test_every_documented_target_is_phony_and_figures_runs_every_toy_figure():
+    """A target with a `##` help line is .PHONY (a file of its name would silently stop it), and
+    `make figures` runs every toy target the README lists, JARE App. C's check included."""
+    text = (ROOT / "Makefile").read_text()
+    phony = {t for line in text.splitlines() if line.startswith(".PHONY:") for t in line.split()[1:]}
+    documented = {m.group(1) for m in re.finditer(r"^([a-z0-9_-]+):[^=\n]*##", text, re.MULTILINE)}
+    assert "appc" in documented and documented <= phony, documented - phony
+    out = subprocess.run(["make", "-C", str(ROOT), "-n", "figures", "QUICK=1"], capture_output=True,
+                         text=True, check=True).stdout
+    for target in ("fig5", "fig6", "fig7", "fig8", "onesided", "spectra"):
+        assert f" -m sweep={target} " in out, target
+    assert "-m gantrain.analysis.appc" in out
