@@ -75,16 +75,15 @@ class GaussianData(ToyData):
 class MixtureData(ToyData):
     name: str = "mog"
     archs = ("mlp",)
-    game = "gantrain.games.mog:MixtureGame"
-
-    @classmethod
-    def build_game(cls, cfg, device, dtype):
-        from gantrain.games.mog import MixtureGame
-
-        return MixtureGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype, cfg.eval)
     modes: int = 8
     radius: float = 2.0
     std: float = 0.06
+
+    @classmethod
+    def build_game(cls, cfg, device, dtype):   # its game also takes the eval section, so no ``game``
+        from gantrain.games.mog import MixtureGame
+
+        return MixtureGame(cfg.dataset, cfg.arch, cfg.loss.name, device, dtype, cfg.eval)
 
     def __post_init__(self):
         check(self.modes >= 1, "dataset.modes", self.modes, "must be >= 1")

@@ -111,10 +111,10 @@ class UpdateRule:
     # ``on``); empty: it cannot, and ``ensemble_refusal`` says why.
     ensemble: ClassVar[str] = ""
     ensemble_refusal: ClassVar[str] = "it has no vmapped form in gantrain.ensemble"
-    # squared-gradient penalties in each player's direction: "none" | "own" | "full"
+    # squared-gradient penalties in each player's direction, a Penalty: "none" | "full" | "cross"
     # (gantrain.rules.simultaneous)
-    penalize_generator: ClassVar[str] = "none"
-    penalize_discriminator: ClassVar[str] = "none"
+    penalize_generator: ClassVar[Penalty] = "none"
+    penalize_discriminator: ClassVar[Penalty] = "none"
 
     @classmethod
     def penalized(cls) -> bool:

@@ -14,9 +14,6 @@ from gantrain.cli import CONFIG_DIR
 from gantrain.rules import BUILTIN, RULES
 
 PACKAGE = Path(__file__).resolve().parents[2] / "gantrain"
-# Modules other work owns for now: the zoo (its own split), and three that still dispatch on names:
-# the ensemble's stacked rules, stability's two-point maps, App. C's fixed comparison.
-NOT_YET: set[str] = set()   # every module outside rules/ reads rules from the registry
 NAMED = re.compile(r"""["'](%s)["']|method=(%s)\b""" % (("|".join(BUILTIN),) * 2))
 
 
@@ -24,7 +21,7 @@ def test_no_module_outside_the_rules_names_a_rule():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).as_posix()
-        if rel.startswith("rules/") or rel in NOT_YET:
+        if rel.startswith("rules/"):   # every module outside rules/ reads rules from the registry
             continue
         for i, line in enumerate(path.read_text().splitlines(), 1):
             if NAMED.search(line):
@@ -138,3 +135,20 @@ def test_a_loss_added_in_process_is_validated_and_used():
         assert float(ld) == -2.0 and float(lg) == 0.0
     finally:
         LOSSES.remove(doubled.name)
+
+
+def test_every_rules_penalties_are_a_penalty_and_match_the_table():
+    """The penalties each rule puts in each player's direction, as docs/methods.md §2.1's table
+    gives them ("full": ConOpt's ½‖v‖²; "cross": the other player's half, JARE)."""
+    from typing import get_args
+
+    from gantrain.rules.base import Penalty
+
+    table = {"simgd": ("none", "none"), "conopt": ("full", "full"), "jare": ("cross", "cross"),
+             "conopt_g": ("full", "none"), "conopt_d": ("none", "full"), "jare_g": ("cross", "none"),
+             "jare_d": ("none", "cross"), "gradnorm": ("full", "full")}
+    for name, rule in RULES.items():
+        pair = (rule.penalize_generator, rule.penalize_discriminator)
+        assert set(pair) <= set(get_args(Penalty)), (name, pair)
+        assert pair == table.get(name, pair), (name, pair)
+    assert set(table) <= set(RULES)
