@@ -77,7 +77,7 @@ MUTANTS = [
     Mutant("modes-two-std", "gantrain/metrics/defaults.py",
            "std_multiple: float = 3.0", "std_multiple: float = 2.0",
            "a high-quality MoG sample within 2 standard deviations of its mode instead of the "
-           "papers' 3",
+           "3 of docs/experiments.md §B.3 (ours)",
            ("tests/metrics/test_modes.py", "tests/config/test_numerics_presets.py")),
     Mutant("modes-variance-for-std", "gantrain/metrics/modes.py",
            "good = nearest_dist <= std_multiple * std",

@@ -1,5 +1,8 @@
 """Every "paper" label in docs/experiments.md and the Numerics configs carries a phrase that occurs
-word for word in the source document it names (the JARE appendix, the Numerics supplement).
+word for word in the source document it names (the JARE appendix, the Numerics supplement), and
+every other "paper"/"papers'" in README.md, docs/ and the yaml under gantrain/conf has its source in
+its sentence: a phrase quoted from one of the two documents, or a marker that the value is the
+released code's, ours, derived or measured here, or from the main or another paper (LABEL_MARKERS).
 
 The source texts are not in the repository. Where they are (beside the checkout, or in
 $GANTRAIN_SOURCE_TEXTS), each quoted phrase is looked up in its document, whitespace normalised, and
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,12 +84,158 @@ def config_quotes(path: Path) -> list[tuple[str, str]]:
     return [("the Numerics supplement", q) for q in re.findall(r'"([^"]+)"', comments)]
 
 
-def all_quotes() -> list[tuple[str, str, str]]:
-    """(where, document, phrase) of every quote this test checks."""
+def all_quotes(texts: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(where, document, phrase) of every quote this test checks: the [paper: …] labels', the
+    Numerics configs', and those that source a bare label (``label_quotes``)."""
     out = [("docs/experiments.md", d, q) for d, q in doc_quotes(DOC.read_text())]
     for path in config_files():
         out += [(str(path.relative_to(ROOT)), d, q) for d, q in config_quotes(path)]
+    return out + label_quotes(texts)
+
+
+# --- bare labels: "the papers' value", "(paper)" outside a [paper: …] label --------------------
+PAPER = re.compile(r"\bpapers?\b", re.IGNORECASE)
+# a sentence holding one of these says where its value comes from without a quote
+LABEL_MARKERS = re.compile(r"\bcode\b|\bours\b|derived here|measured here|main paper|other paper",
+                           re.IGNORECASE)
+QUOTE = re.compile(r'“([^”]+)”|"([^"\n]{4,})"')
+# Uses of the word that label no value (names and headings), each with where it stands; each
+# must still occur, so the list cannot outlive its entries.
+NOT_LABELS = {
+    "README.md": ("## Reproducing the papers", "`trajectory`: the paper claims",
+                  "one worker holds the paper-claims module", "a quick paper sweep",
+                  "one multirun grid per paper figure or table"),
+    "docs/methods.md": ("It draws on two papers and their authors' TensorFlow code",
+                        "§8 adds rules from further papers"),
+}
+
+
+def label_files() -> list[Path]:
+    """Every file that may label a value: README.md, everything under docs/ that is text, and
+    every yaml under gantrain/conf."""
+    docs = [p for p in sorted((ROOT / "docs").rglob("*")) if p.is_file()
+            and p.suffix in (".md", ".csv", ".json", ".txt")]
+    return [ROOT / "README.md", *docs, *sorted(CONF.rglob("*.yaml"))]
+
+
+def paragraphs(path: Path) -> list[str]:
+    """The file's prose, one normalised string per paragraph: a yaml's comments (a run of
+    comment lines), a markdown or text file's blocks between blank lines, where a table row or an
+    indented code line is a paragraph of its own."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".yaml":
+        blocks, block = [], []
+        for line in lines + [""]:
+            comment = line.split(" #", 1)[1] if " #" in line and not line.lstrip().startswith("#") \
+                else line.lstrip()[1:] if line.lstrip().startswith("#") else None
+            if comment is not None and comment.strip():
+                block.append(comment)
+            elif block:
+                blocks.append(" ".join(block))
+                block = []
+        return [norm(b) for b in blocks]
+    out = []
+    for block in re.split(r"\n\s*\n", "\n".join(lines)):
+        rows = block.splitlines()
+        apart = [r for r in rows if r.lstrip().startswith("|") or r.startswith("    ")]
+        prose = " ".join(r for r in rows if r not in apart)
+        out += [norm(t) for t in (*apart, prose) if t.strip()]
     return out
+
+
+def sentences(paragraph: str) -> list[str]:
+    """A paragraph cut after . ! ? or ; where the next sentence starts (not "Fig. 7", "e.g. a")."""
+    return re.split(r"(?<=[.!?;])\s+(?=[A-Z*\[(`“\"#|-])", paragraph)
+
+
+def bare_labels(path: Path) -> list[str]:
+    """The sentences of ``path`` that use "paper" outside a [paper: …], [main paper: …] or
+    [other paper: …] label and outside NOT_LABELS."""
+    skip = NOT_LABELS.get(str(path.relative_to(ROOT)), ())
+    out = []
+    for para in paragraphs(path):
+        stripped = para
+        for kind, body in tags(para):
+            stripped = stripped.replace(f"[{kind}{body}]", "[label]")
+        for phrase in skip:
+            stripped = stripped.replace(phrase, "")
+        out += [s for s in sentences(stripped) if PAPER.search(s)]
+    return out
+
+
+def sentence_quotes(sentence: str) -> list[str]:
+    return [a or b for a, b in QUOTE.findall(sentence)]
+
+
+# a sentence that names a source document, so its quotes are taken as the document's
+NAMES_SOURCE = re.compile(r"appendix|supplement|caption", re.IGNORECASE)
+NO_SOURCE = "no source document"
+
+
+def label_quotes(texts: dict[str, str] | None) -> list[tuple[str, str, str]]:
+    """(where, document, phrase) of every quote in a sentence that names a source document or
+    holds a bare label: the document the phrase occurs in (with the source texts), or whose
+    checked hash it has (without); NO_SOURCE when none, which fails the tests below."""
+    stored = stored_hashes()
+    out = []
+    for path in label_files():
+        bare = set(bare_labels(path))
+        for para in paragraphs(path):
+            for s in sentences(para):
+                if not NAMES_SOURCE.search(s) and s not in bare:
+                    continue
+                for q in sentence_quotes(s):
+                    if q == "…":   # experiments.md's legend
+                        continue
+                    docs = [d for d in DOCUMENTS
+                            if ((norm(q) in texts[d]) if texts else digest(d, q) in stored)]
+                    out.append((str(path.relative_to(ROOT)), docs[0] if docs else NO_SOURCE, q))
+    return out
+
+
+def stored_hashes() -> set[str]:
+    return {line.split()[0] for line in HASHES.read_text().splitlines() if line.strip()}
+
+
+def unsourced(sentence: str, stored: set[str]) -> bool:
+    """True when a bare label's sentence has neither a marker nor a checked quote."""
+    return not LABEL_MARKERS.search(sentence) and not any(
+        digest(d, q) in stored for q in sentence_quotes(sentence) for d in DOCUMENTS)
+
+
+def test_every_paper_label_everywhere_has_a_quote_or_a_marker():
+    files = label_files()
+    names = {str(p.relative_to(ROOT)) for p in files}
+    assert {"README.md", "docs/methods.md", "docs/experiments.md",
+            "gantrain/conf/train.yaml", "gantrain/conf/dataset/cifar10.yaml"} <= names
+    stored = stored_hashes()
+    bad = [(str(p.relative_to(ROOT)), s) for p in files for s in bare_labels(p) if unsourced(s, stored)]
+    assert not bad, "a 'paper' label without a quote from the sources or a code/ours marker:\n" + \
+        "\n".join(f"{where}: {s}" for where, s in bad)
+    for where, phrases in NOT_LABELS.items():
+        text = norm((ROOT / where).read_text())
+        assert all(norm(p) in text for p in phrases), (where, [p for p in phrases if norm(p) not in text])
+
+
+@pytest.mark.parametrize("planted,caught", [
+    ("Its lr 1e-4 and 20 000 steps are the papers' values.", True),
+    ('Batch 64 is the paper\'s ("a batch size of 64 is sufficient").', True),   # not its phrase
+    ('Batch 64 is the paper\'s ("In practice, we found that a batch size of 64 is usually '
+     'sufficient to make consensus optimization work.").', False),
+    ("The lr is the papers' (code: train.py).", False),
+    ("The seeds are the papers' (ours: they give none).", False),
+])
+def test_a_planted_label_is_caught(tmp_path, monkeypatch, planted, caught):
+    """The check itself: a bare label in a new yaml comment under gantrain/conf."""
+    conf = tmp_path / "gantrain" / "conf"
+    (conf / "sweep").mkdir(parents=True)
+    (conf / "sweep" / "planted.yaml").write_text(f"# Planted. {planted}\nsteps: 1\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("nothing here\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "CONF", conf)
+    [(path, sentence)] = [(p, s) for p in label_files() for s in bare_labels(p)]
+    assert unsourced(sentence, stored_hashes()) is caught, sentence
 
 
 def source_texts() -> dict[str, str] | None:
@@ -128,8 +278,8 @@ def test_every_quote_occurs_in_its_source_text():
     texts = source_texts()
     if texts is None:
         pytest.skip("the source texts are not beside this checkout")
-    quotes = all_quotes()
-    missing = [(where, d, q) for where, d, q in quotes if norm(q) not in texts[d]]
+    quotes = all_quotes(texts)
+    missing = [(where, d, q) for where, d, q in quotes if d == NO_SOURCE or norm(q) not in texts[d]]
     assert not missing, f"not found word for word: {missing}"
     want = sorted({f"{digest(d, q)}  {d}" for _, d, q in quotes})
     have = sorted(line for line in HASHES.read_text().splitlines() if line.strip())

@@ -13,7 +13,7 @@ from gantrain.rules.simultaneous import SimultaneousRule
 class ConOptD(SimultaneousRule):
     name = "conopt_d"
     color = "tab:brown"
-    note = "smoothing, paper text"
+    note = "smoothing, the supplement's text"
     penalize_generator = "none"
     penalize_discriminator = "full"
 
