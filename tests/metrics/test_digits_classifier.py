@@ -62,8 +62,12 @@ def test_held_out_accuracy_and_thread_count(trained):
     assert acc >= defaults.DIGITS_MIN_ACCURACY
     assert acc == pytest.approx(info["held_out_accuracy"])
     assert info["trained"] and info["recipe"] == defaults.DIGITS_CLASSIFIER_RECIPE
-    # float images in [-1, 1] give the same answer as the uint8 images they came from
-    assert torch.equal(dc.classify(model, x.float() / 127.5 - 1), dc.classify(model, x))
+    # the network itself takes [-1, 1] (x / 127.5 - 1, as ImageData gives), whatever the helpers
+    # do: its logits on those floats give the same modes as classify on the uint8 images
+    with torch.no_grad():
+        direct = model(x.float() / 127.5 - 1).argmax(1)
+    assert torch.equal(direct, dc.classify(model, x))
+    assert torch.equal(dc.classify(model, x.float() / 127.5 - 1, quantize=None), direct)
     assert threads_after == 2   # the caller's thread count, restored after training on one
 
 

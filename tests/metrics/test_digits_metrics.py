@@ -15,9 +15,9 @@ from scipy.linalg import LinAlgWarning
 from gantrain.data.digits import digit_images, stacked_digits
 from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
-from gantrain.metrics.digits_classifier import features, load_digits_classifier
+from gantrain.metrics.digits_classifier import DigitsClassifier, features, load_digits_classifier
 from gantrain.metrics.digits_eval import DigitsEvaluator
-from gantrain.metrics.digits_fd import digits_fd
+from gantrain.metrics.digits_fd import digits_fd, digits_feature_stats
 from gantrain.metrics.mode_histogram import histogram, mode_kl, mode_scores, modes_covered
 
 
@@ -80,6 +80,15 @@ def test_digits_fd_matches_pytorch_fid_on_the_same_features():
     assert digits_fd(a, ref) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_feature_stats_of_the_first_images_only():
+    model = DigitsClassifier()    # untrained: any fixed feature map will do
+    x = stacked_digits(400, "train", seed=3)[0]
+    mu, sigma = digits_feature_stats(model, x.split(100), limit=250)
+    f = features(model, x[:250]).numpy()
+    np.testing.assert_allclose(mu, f.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.cov(f, rowvar=False), rtol=1e-10, atol=1e-14)
+
+
 # --- the evaluator ----------------------------------------------------------------------------------
 class StandIn:
     """The members of ImageData that DigitsEvaluator uses, over uint8 digits held here."""
@@ -138,6 +147,11 @@ def test_stacked_real_digits_score_as_real(cache):
     assert out["classifier_score"] is None and out["classifier_score_std"] is None
     assert ev.last_samples.dtype == np.uint8 and np.array_equal(ev.last_samples, x.numpy())
     assert ev.last_histogram.shape == (1000,) and ev.last_histogram.sum() == 3000
+    # eval.mode_min_count=3: ~580 of the modes hold 3 of the 3 000 samples (Poisson(3): 58%)
+    three = DigitsEvaluator(cfg(cache, mode_min_count=3), StandIn(data.name, data.images)).evaluate(
+        Replay(x), 3000)
+    assert three["modes_covered"] == modes_covered(ev.last_histogram, 3) < out["modes_covered"] - 300
+    assert abs(three["modes_covered"] - modes_covered(truth, 3)) <= 20
     # digits-FD against pytorch-fid on features extracted here, and small next to a collapse
     model = ev.model
     ref = features(model, data.images).numpy()
