@@ -55,7 +55,7 @@ MODE_MIN_COUNT = 1           # a mode is covered by >= this many samples (VEEGAN
 DIGITS_CLASSIFIER_VERSION = 1
 DIGITS_CLASSIFIER_SEED = 0
 DIGITS_CLASSIFIER_RECIPE = {
-    "conv_channels": [32, 64],   # 3x3 convolutions (padding 1), each followed by ReLU and 2x2 max pooling
+    "conv_channels": [16, 32],   # 3x3 convolutions (padding 1), each followed by ReLU and 2x2 max pooling
     "features": 64,              # the penultimate dense layer (ReLU): digits-FD's feature space
     "dtype": "float32",
     "threads": 1,

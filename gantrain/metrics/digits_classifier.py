@@ -36,19 +36,22 @@ from gantrain.metrics import defaults
 NUM_CLASSES = 10
 RESOLUTION = 16
 FILE_PREFIX = "digits_classifier"
+CHUNK = 1024   # digits per forward pass: small batches cost ~3x more in per-call overhead
 
 
 class DigitsClassifier(nn.Module):
     """The CNN (module docstring) on ``[B, 1, 16, 16]`` images in [-1, 1].
 
     Args:
-        conv_channels: the two convolutions' output channels.
-        features: the width of the penultimate layer.
+        conv_channels: the two convolutions' output channels (None: the recipe's).
+        features: the width of the penultimate layer (None: the recipe's).
     """
 
-    def __init__(self, conv_channels: Sequence[int] = (32, 64), features: int = 64):
+    def __init__(self, conv_channels: Optional[Sequence[int]] = None, features: Optional[int] = None):
         super().__init__()
-        c1, c2 = conv_channels
+        recipe = defaults.DIGITS_CLASSIFIER_RECIPE
+        c1, c2 = recipe["conv_channels"] if conv_channels is None else conv_channels
+        features = recipe["features"] if features is None else features
         self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
         self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
         self.dense = nn.Linear(c2 * (RESOLUTION // 4) ** 2, features)
@@ -295,7 +298,8 @@ def _prepare(model: nn.Module, images: torch.Tensor, quantize: Optional[str]) ->
 
 def predict(model: DigitsClassifier, images: torch.Tensor,
             quantize: Optional[str] = defaults.QUANTIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and logits of one- or three-channel images, channel by channel.
+    """Features and logits of one- or three-channel images, channel by channel, ``CHUNK`` digits
+    per forward pass.
 
     Args:
         model: the classifier.
@@ -309,7 +313,8 @@ def predict(model: DigitsClassifier, images: torch.Tensor,
     c = images.shape[1] if images.dim() == 4 else 0
     x = _prepare(model, images, quantize)
     with torch.no_grad():
-        f = model.features(x)
+        f = torch.cat([model.features(part) for part in x.split(CHUNK)]) if len(x) else \
+            model.features(x)
         logits = model.logits(f)
     b = x.shape[0] // c
     return f.reshape(b, -1).double().cpu(), logits.reshape(b, c, NUM_CLASSES).double().cpu()

@@ -153,7 +153,7 @@ class DigitsEvaluator:
         """
         n = self.num_samples if num_samples is None else int(num_samples)
         proto = self.protocol(n)
-        samples, feats, logits, done = [], [], [], 0
+        samples, done = [], 0
         while done < n:
             b = min(self.batch_size, n - done)
             with torch.no_grad():
@@ -162,18 +162,15 @@ class DigitsEvaluator:
             if tuple(images.shape) != expected:
                 raise ValueError(f"sample_fn({b}) returned images {tuple(images.shape)}, expected "
                                  f"{expected}")
-            u8 = to_uint8(images).cpu()   # what is scored: the 8-bit images one would save
-            f, lg = predict(self.model, u8)
-            samples.append(u8)
-            feats.append(f)
-            logits.append(lg)
+            samples.append(to_uint8(images).cpu())   # what is scored: the 8-bit images one would save
             done += b
-        feats, logits = torch.cat(feats), torch.cat(logits)
+        samples = torch.cat(samples)
+        feats, logits = predict(self.model, samples)
         scores = mode_scores(modes_of(logits).numpy(), self.num_modes, self.min_count)
         is_mean = is_std = None
         if self.channels == 1:
             is_mean, is_std = inception_score(logits[:, 0], self.splits)
-        self.last_samples = torch.cat(samples).numpy()
+        self.last_samples = samples.numpy()
         self.last_histogram = scores["histogram"]
         return {"modes_covered": scores["modes_covered"], "mode_kl": scores["mode_kl"],
                 "digits_fd": digits_fd(feats.numpy(), self._reference_stats(proto["reference_num_images"])),

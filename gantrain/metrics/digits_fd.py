@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from gantrain.metrics import defaults
-from gantrain.metrics.digits_classifier import DigitsClassifier, features
+from gantrain.metrics.digits_classifier import DigitsClassifier, features, to_uint8
 from gantrain.metrics.fid import feature_stats, fid_from_stats
 
 
@@ -32,15 +32,15 @@ def digits_feature_stats(model: DigitsClassifier, batches: Iterable[torch.Tensor
         (mu [D], sigma [D, D]) in float64 (``fid.feature_stats``).
     """
     parts, n = [], 0
-    for x in batches:
+    for x in batches:   # gathered first: the classifier runs on large chunks, not on each batch
         if limit is not None and n >= limit:
             break
-        f = features(model, x, quantize)
-        parts.append(f if limit is None else f[:limit - n])
+        x = to_uint8(x).cpu() if quantize == "uint8" or x.dtype == torch.uint8 else x.detach()
+        parts.append(x if limit is None else x[:limit - n])
         n += len(parts[-1])
     if not parts:
         raise ValueError("no images to compute feature statistics of")
-    return feature_stats(torch.cat(parts).numpy())
+    return feature_stats(features(model, torch.cat(parts), quantize).numpy())
 
 
 def digits_fd(generated_features, reference: tuple[np.ndarray, np.ndarray]) -> float:

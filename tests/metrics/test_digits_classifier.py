@@ -103,9 +103,9 @@ def test_modes_agree_with_svc_on_stacked_held_out_digits(trained, svc):
     assert abs(modes_covered(h1) - modes_covered(truth)) <= 20
     assert abs(mode_kl(h1) - mode_kl(h2)) <= 0.03
     # the features of a stacked image are its channels' features side by side
-    f = dc.features(model, x[:5])
-    assert f.shape == (5, 3 * defaults.DIGITS_CLASSIFIER_RECIPE["features"])
-    torch.testing.assert_close(f[:, 64:128], dc.features(model, x[:5, 1:2]), rtol=0, atol=0)
+    f, width = dc.features(model, x[:5]), defaults.DIGITS_CLASSIFIER_RECIPE["features"]
+    assert f.shape == (5, 3 * width)
+    torch.testing.assert_close(f[:, width:2 * width], dc.features(model, x[:5, 1:2]), rtol=0, atol=0)
 
 
 @pytest.mark.slow
