@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra appc table1 figures numerics mutants zoo
+.PHONY: help install test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra appc table1 figures numerics mutants zoo digits
 
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
@@ -153,6 +153,12 @@ numerics:  ## Numerics of GANs Figs. 6-14 (CIFAR-10, GPU work; QUICK=1: fake_ima
 	$(call sweep,gantrain,numerics_altgd_lr,numerics)
 	$(call sweep,gantrain,numerics_lr,numerics)
 	$(call sweep,gantrain,numerics_gamma,numerics)
+
+# The stacked-digits benchmark (docs/results/digits.md): five rules on real images, 3 seeds, on
+# 2 cores as two one-thread jobs at a time (LAUNCHER=basic: one after another).
+digits: export OMP_NUM_THREADS ?= 1
+digits:  ## stacked digits (real 8x8 digits, 1 000 modes): SimGD, AltGD, ConOpt, JARE, R1, 3 seeds; QUICK=1 in ~2 min
+	$(call sweep,gantrain,digits,digits,joblib)
 
 figures: fig5 fig6 fig7 fig8 onesided spectra appc  ## all toy figures (and JARE App. C's check)
 

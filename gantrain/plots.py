@@ -36,3 +36,25 @@ def scatter_kde(samples: np.ndarray, centers: np.ndarray, path: Path, title: str
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def mode_histogram(counts: np.ndarray, path: Path, title: str = "") -> None:
+    """Samples per mode as bars (10 modes), or as a 10 x 100 heat map (1 000 stacked-digit modes:
+    row = first digit, column = the other two), with the uniform share marked."""
+    plt = pyplot()
+    counts = np.asarray(counts, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(8, 2.6) if len(counts) > 10 else (4, 3), dpi=100)
+    if len(counts) == 1000:
+        im = ax.imshow(counts.reshape(10, 100), aspect="auto", cmap="viridis", interpolation="nearest")
+        fig.colorbar(im, ax=ax, label="samples")
+        ax.set(xlabel="second and third digit (10 b + c)", ylabel="first digit a")
+    else:
+        ax.bar(np.arange(len(counts)), counts, color="tab:blue")
+        ax.axhline(counts.sum() / len(counts), color="tab:red", lw=1, label="uniform")
+        ax.set(xlabel="mode", ylabel="samples", xticks=np.arange(len(counts)))
+        ax.legend(fontsize=7)
+    covered = int((counts > 0).sum())
+    ax.set_title(f"{title}: {covered} / {len(counts)} modes hold a sample", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,17 @@ class MetricsFile:
         return read_jsonl(self.path)
 
 
+def image_key(stem: str) -> str:
+    """The wandb key of a picture written at a step: its name without ``_step_<N>``; the image
+    games' grids ``step_<N>`` / ``ema_step_<N>`` are ``samples`` / ``ema_samples``."""
+    m = re.fullmatch(r"(?:(.*)_)?step_\d+", stem)
+    if m is None:
+        return stem
+    if m.group(1) in (None, "ema"):
+        return "samples" if m.group(1) is None else "ema_samples"
+    return m.group(1)
+
+
 class WandbLogger:
     """Thin wrapper: never lets wandb stop a run, and always finishes the wandb run."""
 
@@ -115,8 +127,8 @@ class WandbLogger:
         # Scalars only: lists (e.g. the top eigenvalues) stay in metrics.jsonl, their picture goes here.
         data = {k: v for k, v in record.items()
                 if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
-        for p in images:
-            data[f"images/{Path(p).stem.split('_step_')[0]}"] = wandb.Image(str(p))
+        for p in images:   # one key per kind: samples_step_000100 -> images/samples
+            data[f"images/{image_key(Path(p).stem)}"] = wandb.Image(str(p))
         self.run.log(data, step=step)
 
     def finish(self, exit_code: int = 0, preempting: bool = False) -> None:

@@ -134,3 +134,61 @@ def test_reading_a_metrics_file_that_a_resume_removes_meanwhile(tmp_path, monkey
     monkeypatch.setattr(Path, "is_file", lambda self: True)   # the check passed, then the unlink
     assert read_jsonl(path) == []
     assert read_jsonl(tmp_path) == []                        # a folder where the file should be
+
+
+# --- a real offline wandb run: what reaches its files -------------------------------------------
+def _wandb_records(path: Path) -> list:
+    """The protobuf records of a ``run-*.wandb`` file, read with our own parser of its framing
+    (a 7-byte header, then LevelDB-log blocks of 32 KiB with 7-byte chunk headers)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+    data, pos, chunk, out = path.read_bytes(), 7, b"", []
+    assert data[:4] == b":W&B"
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7]) if left >= 7 else (0, 0, 0)
+        if left < 7 or (length == 0 and kind == 0):   # the block's padding
+            pos += left
+            continue
+        chunk += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):   # a full record, or the last chunk of one
+            record = pb.Record()
+            record.ParseFromString(chunk)
+            out.append(record)
+            chunk = b""
+    return out
+
+
+@pytest.mark.slow
+def test_offline_wandb_run_holds_the_digits_images_and_scalars(tmp_path, monkeypatch):
+    """dataset=digits with logger.mode=offline: the sample grid and the mode histogram reach the
+    wandb run as images (the very PNGs of the run directory), the metrics as scalars."""
+    import hashlib
+
+    from gantrain.train import train
+    from tests.helpers import make_cfg
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "run"
+    cfg = make_cfg("dataset=digits", "steps=4", "log_every=2", "eval.every=4",
+                   "eval.num_samples=100", "arch.filters=4", "arch.z_dim=8", "logger=wandb",
+                   "logger.mode=offline")
+    assert train(cfg, d)["status"] == "completed"
+    (wfile,) = (d / "wandb").glob("offline-run-*/run-*.wandb")
+    rows = {}
+    for r in _wandb_records(wfile):
+        if r.WhichOneof("record_type") == "history":
+            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+            rows[row["_step"]] = row
+    assert sorted(rows) == [0, 2, 4]
+    last = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()][-1]
+    for key in ("modes_covered", "mode_kl", "digits_fd", "classifier_score", "loss_d"):
+        assert rows[4][key] == last[key], key
+    media = wfile.parent / "files"
+    for kind, png in (("samples", "step_000004.png"), ("modes", "modes_step_000004.png")):
+        image = rows[4][f"images/{kind}/path"]
+        assert (rows[4][f"images/{kind}/_type"]) == "image-file"
+        assert (media / image).read_bytes() == (d / "samples" / png).read_bytes(), kind
+        assert rows[4][f"images/{kind}/sha256"] == hashlib.sha256((media / image).read_bytes()).hexdigest()

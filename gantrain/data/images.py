@@ -141,6 +141,7 @@ class ImageData:
         batch_size, workers = _as_int(batch_size, 1), _as_int(workers, 0)
         self.cfg = cfg
         self.name, self.resolution, self.split = cfg.name, cfg.resolution, cfg.split
+        self.channels = int(cfg.channels)
         self.seed, self.batch_size, self.workers = int(seed), batch_size, workers
         # This process's rows of every batch under torch.distributed (None: the whole batch);
         # ``batch``/``stream`` then load only those images.
@@ -253,7 +254,7 @@ class ImageData:
     def protocol(self) -> dict:
         """What the images are, for recording with scores and keying reference statistics."""
         return {"dataset": self.name, "root": str(self.root) if self.root else None,
-                "split": self.split, "resolution": self.resolution,
+                "split": self.split, "resolution": self.resolution, "channels": self.channels,
                 "num_images": self.num_images, "preprocess": self._preprocess,
                 "reference_order": "file" if self._order is None
                 else f"permutation(seed={REFERENCE_PERMUTATION_SEED})"}

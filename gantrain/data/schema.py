@@ -12,11 +12,15 @@ from gantrain.checks import check, one_of
 
 
 class ImageDataSchema:
-    """Facts shared by the image datasets: they fit every image architecture, batch norm couples
-    their samples (no per-sample gradients), and their game is ``gantrain.games.images.ImageGame``."""
+    """Facts shared by the image datasets: they fit every image architecture, and their game is
+    ``gantrain.games.images.ImageGame``. Whether per-sample gradients work depends on the net
+    (batch norm couples the samples), so validation asks the arch, not ``per_sample``."""
     image: ClassVar[bool] = True
     per_sample: ClassVar[bool] = False
     opener: ClassVar[str]   # "module:function" opening it (gantrain.data.sources), given the ImageData
+    channels: ClassVar[int] = 3   # colour channels of its images (the nets are built for them)
+    # "module:Class" scoring its samples (``eval.every``): Inception score and FID by default
+    evaluator: ClassVar[str] = "gantrain.metrics.evaluator:ImageEvaluator"
 
     @classmethod
     def compatible_archs(cls) -> tuple[str, ...]:
@@ -34,7 +38,7 @@ class ImageDataSchema:
 
 
 # Each dataset has one resolution (the papers' architectures are built for it), fake_images any.
-RESOLUTIONS = {"cifar10": 32, "celeba": 64, "imagenet": 128}
+RESOLUTIONS = {"cifar10": 32, "celeba": 64, "imagenet": 128, "digits": 16, "stacked_digits": 16}
 
 
 def _check_common(name: str, resolution: int, workers: int) -> None:
@@ -102,6 +106,40 @@ class FakeImagesData(ImageDataSchema):
     def __post_init__(self):
         one_of("dataset.split", self.split, ("train",))
         check(self.resolution >= 4, "dataset.resolution", self.resolution, "must be >= 4")
+        check(self.size >= 1, "dataset.size", self.size, "must be >= 1")
+        _check_common(self.name, self.resolution, self.workers)
+
+
+@dataclass
+class DigitsData(ImageDataSchema):
+    """scikit-learn's 8x8 digits upsampled to 16x16, one channel (gantrain.data.digits)."""
+    name: str = "digits"
+    opener = "gantrain.data.sources:open_digits"
+    channels = 1
+    evaluator = "gantrain.metrics.digits_eval:DigitsEvaluator"
+    split: str = "train"           # train (1 497 digits) | test (the 300 held out)
+    resolution: int = 16
+    workers: int = 0               # unused: the digits are held on the device
+
+    def __post_init__(self):
+        one_of("dataset.split", self.split, ("train", "test"))
+        _check_common(self.name, self.resolution, self.workers)
+
+
+@dataclass
+class StackedDigitsData(ImageDataSchema):
+    """Three independently drawn digits as the three channels: 1 000 modes (gantrain.data.digits)."""
+    name: str = "stacked_digits"
+    opener = "gantrain.data.sources:open_stacked_digits"
+    evaluator = "gantrain.metrics.digits_eval:DigitsEvaluator"
+    split: str = "train"           # whose digits are stacked: train | test (the held-out ones)
+    resolution: int = 16
+    size: int = 50000              # stacked images drawn once (about 50 of each of the 1 000 modes)
+    draw_seed: int = 0             # the draw of the triples (not the run's seed: the data stay fixed)
+    workers: int = 0               # unused: the images are held on the device
+
+    def __post_init__(self):
+        one_of("dataset.split", self.split, ("train", "test"))
         check(self.size >= 1, "dataset.size", self.size, "must be >= 1")
         _check_common(self.name, self.resolution, self.workers)
 

@@ -86,6 +86,25 @@ def open_fake_images(data: "ImageData") -> Source:
                   preprocess=f"generated(blobs, seed={FAKE_IMAGES_SEED})")
 
 
+def open_digits(data: "ImageData") -> Source:
+    """scikit-learn's digits of ``dataset.split``, one channel, on the device."""
+    from gantrain.data.digits import SPLIT_SEED, digit_images
+
+    images, _ = digit_images(data.split)
+    return Source(images=images.to(data.device),
+                  preprocess=f"sklearn_digits(8->16,bilinear,permutation(seed={SPLIT_SEED}))")
+
+
+def open_stacked_digits(data: "ImageData") -> Source:
+    """``dataset.size`` stacked triples of the digits of ``dataset.split``, on the device."""
+    from gantrain.data.digits import SPLIT_SEED, stacked_digits
+
+    images, _ = stacked_digits(int(data.cfg.size), data.split, int(data.cfg.draw_seed))
+    return Source(images=images.to(data.device),
+                  preprocess=(f"sklearn_digits(8->16,bilinear,permutation(seed={SPLIT_SEED})),"
+                              f"stacked(3,draw_seed={data.cfg.draw_seed})"))
+
+
 def open_celeba(data: "ImageData") -> Source:
     """CelebA's aligned images under ``dataset.root``, decoded by the loader's workers."""
     root = data.root

@@ -22,6 +22,8 @@ DATASETS = Registry("dataset", "gantrain.datasets", {
     "celeba": "gantrain.data.schema:CelebAData",
     "imagenet": "gantrain.data.schema:ImageNetData",
     "fake_images": "gantrain.data.schema:FakeImagesData",
+    "digits": "gantrain.data.schema:DigitsData",
+    "stacked_digits": "gantrain.data.schema:StackedDigitsData",
 })
 
 

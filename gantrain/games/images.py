@@ -46,8 +46,8 @@ class ImageGame(Game):
         self.cfg = cfg
         self.data = ImageData(cfg.dataset, seed=cfg.seed, batch_size=cfg.batch_size, device=device,
                               workers=int(cfg.dataset.get("workers", 2)))
-        self.generator, self.discriminator = ARCHS[cfg.arch.name].build_models(cfg.arch,
-                                                                              self.data.resolution)
+        self.generator, self.discriminator = ARCHS[cfg.arch.name].build_models(
+            cfg.arch, self.data.resolution, self.data.channels, f"dataset={cfg.dataset.name}")
         self._finish_init()
         self.channels_last = bool(cfg.engine.channels_last) and self.device.type == "cuda"
         if self.channels_last:
@@ -62,10 +62,13 @@ class ImageGame(Game):
         g = torch.Generator(device=self.device).manual_seed(int(cfg.eval.seed))
         self.grid_z = self.z_std * self.randn((64, self.z_dim), g)
         self.eval_every = int(cfg.eval.get("every", 0) or 0)
+        self._scored = None   # (step, uint8 samples, mode histogram) of the last evaluation
         self.evaluator = None
         if self.eval_every > 0:
-            from gantrain.metrics.evaluator import ImageEvaluator
-            self.evaluator = ImageEvaluator(cfg.eval, self.data, self.device)
+            from gantrain.games import DATASETS
+            from gantrain.registry import load
+            evaluator = load(DATASETS[cfg.dataset.name].evaluator)   # IS/FID, or the digits metrics
+            self.evaluator = evaluator(cfg.eval, self.data, self.device)
             if self.evaluator.missing:  # say it once, at the start; scores are then missing, not 0
                 log.warning("%s", self.evaluator.missing)
 
@@ -128,6 +131,9 @@ class ImageGame(Game):
         out = {}
         for ema, model in self._generators():
             scores = self.evaluator.evaluate(self._sampler(model), int(self.cfg.eval.num_samples))
+            if not ema and getattr(self.evaluator, "last_samples", None) is not None:
+                # what was scored, written beside the sample grid by save_images
+                self._scored = (step, self.evaluator.last_samples, self.evaluator.last_histogram)
             protocol = scores.pop("protocol", None)
             out.update({("ema_" if ema else "") + k: v for k, v in scores.items()})
             out["eval_protocol"] = protocol
@@ -168,4 +174,20 @@ class ImageGame(Game):
             path.parent.mkdir(parents=True, exist_ok=True)
             save_image(images, path, nrow=8, normalize=True, value_range=(-1, 1))
             paths.append(path)
+        if self._scored is not None and self._scored[0] == step:
+            paths += self._save_scored(Path(run_dir) / "samples")
         return paths
+
+    def _save_scored(self, folder: Path) -> list[Path]:
+        """The last evaluation's samples (uint8, so that anyone can score them again with another
+        classifier) and its mode histogram as a picture."""
+        import numpy as np
+
+        from gantrain.plots import mode_histogram
+
+        step, samples, histogram = self._scored
+        np.savez_compressed(folder / "eval_samples.npz", samples=samples, step=step,
+                            dataset=self.data.name)
+        path = folder / f"modes_step_{step:06d}.png"
+        mode_histogram(np.asarray(histogram), path, f"{self.data.name}, step {step}")
+        return [path]

@@ -213,7 +213,7 @@ def _branch(f: int, hidden: int) -> nn.Sequential:
                          conv(hidden, f, 3, 1))
 
 
-def _resnet_cf(f: int, c: int, z_dim: int, s: int, d_extra_dense: int):
+def _resnet_cf(f: int, c: int, z_dim: int, s: int, d_extra_dense: int, fd: int):
     """Numerics ``resnet_cf.py`` (see the module docstring); every layer has a bias (no BN)."""
     lrelu = lambda: act("lrelu0.2")  # noqa: E731
     g: list[nn.Module] = [nn.Linear(z_dim, s * s * f), nn.Unflatten(1, (f, s, s))]
@@ -222,30 +222,31 @@ def _resnet_cf(f: int, c: int, z_dim: int, s: int, d_extra_dense: int):
     g += [lrelu(), deconv(f, c, 5, 2)]
     d: list[nn.Module] = []
     for i in range(4):
-        main = conv(c if i == 0 else f, f, 5, 2)
+        main = conv(c if i == 0 else fd, fd, 5, 2)
         d.append(Residual(main if i == 0 else nn.Sequential(lrelu(), main),
-                          _branch(f, f if i == 0 else f // 2)))
-    d += _tail(s, f, d_extra_dense, "lrelu0.2", pre_activation="lrelu0.2")
+                          _branch(fd, fd if i == 0 else fd // 2)))
+    d += _tail(s, fd, d_extra_dense, "lrelu0.2", pre_activation="lrelu0.2")
     return g, d
 
 
 def build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_norm: bool,
-                channels: int = 3, d_extra_dense: int = 0,
-                g_extra_dense: int = 0) -> tuple[nn.Sequential, nn.Sequential]:
-    """(G, D) of one of the DC-GAN style nets; the caller has checked the arguments."""
+                channels: int = 3, d_extra_dense: int = 0, g_extra_dense: int = 0,
+                d_filters: int | None = None) -> tuple[nn.Sequential, nn.Sequential]:
+    """(G, D) of one of the DC-GAN style nets; the caller has checked the arguments.
+    ``d_filters`` is D's Mf (None: ``filters``, as both papers' nets have it)."""
     g_act = {"conv4": "relu", "conv4_nobn": "relu", "dcgan4_nobn": "relu", "dcgan3": "relu"}.get(
         name, "lrelu0.2")
     d_act = "lrelu0.1" if name in ("conv4", "conv4_nobn", "dcgan4_nobn") else "lrelu0.2"
     g, d = _build_dcgan(name, filters, z_dim, resolution, batch_norm, channels, d_extra_dense,
-                        d_act, g_extra_dense or z_dim)
+                        d_act, g_extra_dense or z_dim, d_filters or filters)
     if g_extra_dense:
         g = [nn.Linear(z_dim, g_extra_dense), act(g_act)] + g
     return nn.Sequential(*g, nn.Tanh()), nn.Sequential(*d)
 
 
 def _build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_norm: bool,
-                 channels: int, d_extra_dense: int, d_act: str, g_in: int):
-    f, c, r = filters, channels, resolution
+                 channels: int, d_extra_dense: int, d_act: str, g_in: int, d_filters: int):
+    f, c, r, fd = filters, channels, resolution, d_filters
     z_dim = g_in        # G's first layer reads z, or the extra dense layer's output
     if name in ("conv4", "conv4_nobn"):
         s = r // 8
@@ -255,34 +256,34 @@ def _build_dcgan(name: str, filters: int, z_dim: int, resolution: int, batch_nor
         if batch_norm:
             g.append(BatchNorm(c, 2, running_stats=False))
         d: list[nn.Module] = []
-        widths = [c, f, f, 2 * f, 2 * f, 4 * f, 4 * f, 8 * f]
+        widths = [c, fd, fd, 2 * fd, 2 * fd, 4 * fd, 4 * fd, 8 * fd]
         for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
             k, stride = (3, 1) if i % 2 == 0 else (4, 2)
             d += [conv(cin, cout, k, stride), act("lrelu0.1")]
-        d += _tail(s, 8 * f, d_extra_dense, d_act)
+        d += _tail(s, 8 * fd, d_extra_dense, d_act)
     elif name == "dcgan4_nobn":
         s = r // 16
         g = _head(z_dim, s, f, None, "relu")
         g += _deconv_stages([f, f, f, f], 5, False, "relu")
         g.append(deconv(f, c, 5, 2))
-        d = _conv_stages([c, f, f, f, f], 5, None, "lrelu0.1") + _tail(s, f, d_extra_dense, d_act)
+        d = _conv_stages([c, fd, fd, fd, fd], 5, None, "lrelu0.1") + _tail(s, fd, d_extra_dense, d_act)
     elif name in ("dcgan4", "dcgan4_const"):
         s = r // 16
         m = [8, 4, 2, 1] if name == "dcgan4" else [1, 1, 1, 1]
         g = _head(z_dim, s, m[0] * f, "channel" if batch_norm else None, "lrelu0.2")
         g += _deconv_stages([k * f for k in m], 5, batch_norm, "lrelu0.2")
         g.append(deconv(f, c, 5, 2))
-        d = _conv_stages([c] + [k * f for k in m[::-1]], 5, 1 if batch_norm else None, "lrelu0.2")
-        d += _tail(s, m[0] * f, d_extra_dense, d_act)
+        d = _conv_stages([c] + [k * fd for k in m[::-1]], 5, 1 if batch_norm else None, "lrelu0.2")
+        d += _tail(s, m[0] * fd, d_extra_dense, d_act)
     elif name == "dcgan3":
         s = r // 8
         g = _head(z_dim, s, 4 * f, "unit" if batch_norm else None, "relu")
         g += _deconv_stages([4 * f, 2 * f, f], 5, batch_norm, "relu")
         g.append(deconv(f, c, 5, 2))
-        d = _conv_stages([c, f, 2 * f, 4 * f], 5, 1 if batch_norm else None, "lrelu0.2")
-        d += _tail(s, 4 * f, d_extra_dense, d_act)
+        d = _conv_stages([c, fd, 2 * fd, 4 * fd], 5, 1 if batch_norm else None, "lrelu0.2")
+        d += _tail(s, 4 * fd, d_extra_dense, d_act)
     elif name == "dcgan4_resnet":
-        g, d = _resnet_cf(f, c, z_dim, r // 16, d_extra_dense)
+        g, d = _resnet_cf(f, c, z_dim, r // 16, d_extra_dense, fd)
     else:
         raise ValueError(f"not a DC-GAN style arch: {name!r}")
     return g, d

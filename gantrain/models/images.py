@@ -74,10 +74,12 @@ def apply_spectral_norm(net: nn.Module) -> nn.Module:
     return net
 
 
-def build_image_models(arch_cfg, resolution: int) -> tuple[nn.Module, nn.Module]:
-    """(generator, discriminator): generator(z [B, arch.z_dim]) -> images [B,3,R,R] in [-1,1]
-    (tanh); discriminator(x [B,3,R,R]) -> logits [B]. Raises gantrain.config.ConfigError (one
-    line) when the arch does not support `resolution` (e.g. resnet_v1 needs 32)."""
+def build_image_models(arch_cfg, resolution: int, channels: int = 3,
+                       dataset: str = "the dataset") -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator): generator(z [B, arch.z_dim]) -> images [B,C,R,R] in [-1,1]
+    (tanh); discriminator(x [B,C,R,R]) -> logits [B], C = ``channels``. Raises
+    gantrain.config.ConfigError (one line) when the arch does not support `resolution` (e.g.
+    resnet_v1 needs 32) or ``arch.channels`` is set to another number than ``channels``."""
     name = _get(arch_cfg, "name")
     if name not in IMAGE_ARCHS:
         raise ConfigError(f"arch={name!r} is not an image architecture; allowed: "
@@ -92,6 +94,12 @@ def build_image_models(arch_cfg, resolution: int) -> tuple[nn.Module, nn.Module]
             raise ConfigError(f"arch.{key}={value} is invalid: arch={name} has no extra dense "
                               f"layer option; allowed: 0 (the DC-GAN style nets take it)")
     z_dim = _int(arch_cfg, "z_dim", 128, 1)
+    d_filters = _get(arch_cfg, "d_filters", None)
+    if d_filters is not None:
+        d_filters = _int(arch_cfg, "d_filters", filters, 2 if halves else 1)
+        if resnet:
+            raise ConfigError(f"arch.d_filters={d_filters} is invalid: arch={name} has one width "
+                              f"for G and D; allowed: null (the DC-GAN style nets take it)")
     sn = _bool(arch_cfg, "spectral_norm", False)
     init = _get(arch_cfg, "init", "xavier")
     if init not in INITS:
@@ -106,11 +114,16 @@ def build_image_models(arch_cfg, resolution: int) -> tuple[nn.Module, nn.Module]
     if isinstance(resolution, bool) or not isinstance(resolution, int):
         raise ConfigError(f"resolution={resolution!r} is invalid: must be an integer")
     check_resolution(name, resolution)
+    wanted = _get(arch_cfg, "channels", None)
+    if wanted is not None and wanted != channels:
+        raise ConfigError(f"arch.channels={wanted!r} is invalid: {dataset} has {channels}-channel "
+                          f"images; allowed: null (the dataset's) or {channels}")
 
     if resnet:
-        g, d = build_resnet(name, filters, z_dim)
+        g, d = build_resnet(name, filters, z_dim, channels)
     else:
-        g, d = build_dcgan(name, filters, z_dim, resolution, batch_norm, **extra)
+        g, d = build_dcgan(name, filters, z_dim, resolution, batch_norm, channels, **extra,
+                           d_filters=d_filters)
     init_weights(g, init)
     init_weights(d, init)
     if sn:

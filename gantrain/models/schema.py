@@ -48,6 +48,7 @@ class ImageArch(ArchSchema):
     and overrides ``build_models``."""
     name: str
     filters: int = 64                   # Mf
+    d_filters: Optional[int] = None     # DC-GAN style nets: D's Mf (null: filters, as the papers' nets)
     z_dim: int = 128
     z_std: float = 1.0
     spectral_norm: bool = False         # true: SN on every D conv/dense layer (SN-GAN baseline)
@@ -55,27 +56,35 @@ class ImageArch(ArchSchema):
     batch_norm: Optional[bool] = None   # null: the architecture's default
     d_extra_dense: int = 0              # DC-GAN style nets: units of an extra dense layer in D (0: none)
     g_extra_dense: int = 0              # ... and in G, after z
+    channels: Optional[int] = None      # image channels (null: the dataset's; set, it must match)
 
     def __post_init__(self):
         for key in ("filters", "z_dim"):
             check(getattr(self, key) >= 1, f"arch.{key}", getattr(self, key), "must be >= 1")
+        check(self.d_filters is None or self.d_filters >= 1, "arch.d_filters", self.d_filters,
+              "must be null (arch.filters) or >= 1")
         for key in ("d_extra_dense", "g_extra_dense"):
             check(getattr(self, key) >= 0, f"arch.{key}", getattr(self, key), "must be >= 0 (0: none)")
         check(self.z_std > 0, "arch.z_std", self.z_std, "must be > 0")
+        check(self.channels is None or self.channels >= 1, "arch.channels", self.channels,
+              "must be null (the dataset's) or >= 1")
         one_of("arch.init", self.init, ("xavier", "normal"))
 
     image = True
 
     @classmethod
-    def build_models(cls, arch_cfg, resolution: int):
+    def build_models(cls, arch_cfg, resolution: int, channels: int = 3,
+                     dataset: str = "the dataset"):
         """(generator, discriminator) for images of ``resolution``.
 
         Args:
             arch_cfg: the ``arch`` section.
             resolution: the images' side in pixels.
+            channels: the dataset's colour channels.
+            dataset: the dataset, as error messages name it.
         Returns:
             the two ``torch.nn.Module``s.
         """
         from gantrain.models.images import build_image_models
 
-        return build_image_models(arch_cfg, resolution)
+        return build_image_models(arch_cfg, resolution, channels, dataset)

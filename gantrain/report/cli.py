@@ -16,7 +16,7 @@ import traceback
 from functools import partial
 from pathlib import Path
 
-from gantrain.report import checks, figures, image_curves, numerics, tables
+from gantrain.report import checks, digits, figures, image_curves, numerics, tables
 from gantrain.report.collect import Section, collect, is_image_section, sections
 
 log = logging.getLogger("gantrain.report")
@@ -37,6 +37,9 @@ FIGURE_TEXT = {
     "losses.png": "Image GANs (Numerics of GANs Fig. 11 layout): discriminator and generator loss "
                   "(and the Inception score where logged) against iterations, mean over seeds "
                   "± one standard deviation; the plotted numbers in losses.json.",
+    "digits_metrics.png": "Digits benchmark: modes covered, KL of the mode histogram from "
+                          "uniform and digits-FD (the digits classifier's Fréchet distance) "
+                          "against iterations, mean over seeds with a min-max band.",
     "spectra.png": "Eigenvalues of the update field's Jacobian in the complex plane, one panel per "
                    "analysed run; hollow circles: the theorems' eigenvalues.",
 }
@@ -85,6 +88,10 @@ def make_figures(secs: list[Section], out: Path,
                      partial(image_curves.loss_curves,
                              label=numerics.figure_label(name, "losses.png")), sec,
                      "no run logged loss_d or loss_g"))
+    for sec in (s for s in secs if digits.is_digits_section(s)):
+        suffix = "" if len(image_secs) == 1 else f"_{sec.dataset}"
+        jobs.append((f"digits_metrics{suffix}.png", digits.digits_metrics, sec,
+                     "no run logged the digits classifier's metrics"))
     spec = [s for s in secs if s.kind == "spectrum"]
     for sec in spec:
         suffix = "" if len(spec) == 1 else f"_{sec.dataset}"
@@ -188,6 +195,10 @@ def build_report(source: Path, out_root: Path = Path("outputs/report"),
         files["spectra.csv"] = spectra_csv
     written, skipped = make_figures(secs, out, name)
     files.update(written)
+    for sec in (s for s in secs if digits.is_digits_section(s)):   # one animation per run
+        gifs = _safe("animations", digits.animations, sec, out / "animations")
+        if isinstance(gifs, list):
+            files.update({f"animations/{p.name}": p for p in gifs})
     for fname, path in written.items():      # a figure's plotted numbers, where it writes them
         if path.with_suffix(".json").is_file() and fname.startswith(("inception_score", "losses")):
             files[path.with_suffix(".json").name] = path.with_suffix(".json")

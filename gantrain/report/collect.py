@@ -199,7 +199,7 @@ def sections(runs: list[Run]) -> list[Section]:
     return [make_section(k, d, groups[(k, d)]) for k, d in keys]
 
 
-IMAGE_DATASETS = ("cifar10", "celeba", "imagenet", "fake_images")
+IMAGE_DATASETS = ("cifar10", "celeba", "imagenet", "fake_images", "digits", "stacked_digits")
 
 
 def is_image_section(section: Section) -> bool:

@@ -24,6 +24,7 @@ from gantrain.report.collect import (
 # Final metrics tabulated when a run of the section has them, in this order.
 CANDIDATE_METRICS = ("dist_equilibrium", "dist_generator", "dist_discriminator",
                      "modes_covered", "high_quality_fraction", "mode_kl",
+                     "digits_fd", "classifier_score",
                      "inception_score", "fid", "ema_inception_score", "ema_fid")
 RUN_STATS = ("steps_done", "wall_time_s")
 

@@ -87,7 +87,7 @@ def test_every_group_option_composes_and_validates(overrides):
 
 # the quick preset of each paper sweep (as the Makefile pairs them)
 SWEEP_QUICK = {"fig5": "gauss", "fig6": "gauss", "onesided": "gauss", "fig7": "mog", "fig8": "mog",
-               "spectra": "spectra", "table1": "table1",
+               "spectra": "spectra", "table1": "table1", "digits": "digits",
                # the Numerics supplement's Figs. 6-7, 8, 9, 10, 11, 12, 13, 14
                **{s: "numerics" for s in ("numerics", "numerics_dense", "numerics_divergence",
                                           "numerics_resnet", "numerics_losses", "numerics_altgd_lr",
@@ -188,7 +188,7 @@ def test_every_preset_composes_with_every_method(experiment, method):
     assert cfg.method.name == method
     expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "numerics": "cifar10",
                 "celeba": "celeba",
-                "imagenet": "imagenet"}[experiment.split("_")[0]]
+                "imagenet": "imagenet", "stacked": "stacked_digits"}[experiment.split("_")[0]]
     assert cfg.dataset.name == expected
 
 
