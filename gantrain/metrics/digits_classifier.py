@@ -1,10 +1,12 @@
 """The digits classifier: the yardstick of the digits metrics (issue 31).
 
 A small CNN on one-channel 16x16 digits in [-1, 1] (``DigitsClassifier``): two 3x3 convolutions,
-each followed by ReLU and 2x2 max pooling, a dense layer of ``features`` units (ReLU: the
+each followed by ReLU and 2x2 average pooling, a dense layer of ``features`` units (ReLU: the
 penultimate features of digits-FD) and 10 logits. It is trained at first use on the train split of
 ``gantrain.data.digits`` with the recipe of ``defaults.DIGITS_CLASSIFIER_RECIPE`` (fixed seed, one
-thread, float32, on the CPU), its held-out accuracy measured on the ``test`` split, and cached in
+thread, float64 with every weight rounded to a fixed grid after each step, so that every CPU gets
+the same weights, ``defaults.DIGITS_CLASSIFIER_SHA256``, or a one-line refusal; used in float32,
+which holds them exactly), its held-out accuracy measured on the ``test`` split, and cached in
 ``<cache_dir>/digits_classifier-<key>.pt``; the key hashes the training data's bytes, the seed, the
 recipe and ``DIGITS_CLASSIFIER_VERSION``. The file holds the weights and their SHA-256, which is
 checked on every load: a file that does not match is refused in one line, never retrained over.
@@ -19,11 +21,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,8 +63,10 @@ class DigitsClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate features [B, features] of images [B, 1, 16, 16]."""
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        # Average, not max, pooling: the blank background gives exact ties, which CPU kernels
+        # break differently (the scalar path routes max_pool2d's gradient elsewhere than AVX2's).
+        x = F.avg_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.avg_pool2d(F.relu(self.conv2(x)), 2)
         return F.relu(self.dense(x.flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,6 +164,7 @@ def train_digits_classifier(images: torch.Tensor, labels: torch.Tensor,
     with _threads(recipe["threads"]), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)   # the initialisation; the caller's global RNG is left as it was
         model = DigitsClassifier(recipe["conv_channels"], recipe["features"]).to(dtype)
+        _init(model, seed)
         g = torch.Generator().manual_seed(seed)
         bs, n = recipe["batch_size"], len(x)
         opt = torch.optim.Adam(model.parameters(), lr=recipe["max_lr"])
@@ -174,7 +181,29 @@ def train_digits_classifier(images: torch.Tensor, labels: torch.Tensor,
                 loss.backward()
                 opt.step()
                 sched.step()
-    return model.eval()
+                _snap(model, recipe["snap"])
+    return model.float().eval()   # exact: every weight is a multiple of 2^-18 well inside float32
+
+
+@torch.no_grad()
+def _init(model: nn.Module, seed: int) -> None:
+    """PyTorch's default initialisation (uniform in +-1/sqrt(fan_in), weights and biases), drawn
+    with numpy's PCG64: torch's ``uniform_`` rounds differently on different CPU kernel paths."""
+    rng = np.random.default_rng(seed)
+    for layer in (m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))):
+        bound = 1.0 / math.sqrt(layer.weight[0].numel())
+        for p in (layer.weight, layer.bias):
+            p.copy_(torch.from_numpy(rng.uniform(-bound, bound, tuple(p.shape))))
+
+
+@torch.no_grad()
+def _snap(model: nn.Module, grid: float) -> None:
+    """Round every weight to a multiple of ``grid``. Kernels of other CPUs (AVX2, AVX-512, the
+    scalar path) change a float64 step by ~1e-16, far below the grid: the rounding removes it, so
+    training gives the same weights bit for bit on every machine (a step landing within 1e-16 of a
+    rounding boundary, the only exception, is vanishingly rare)."""
+    for p in model.parameters():
+        p.copy_(torch.round(p / grid) * grid)
 
 
 # --- the cache ----------------------------------------------------------------------------------
@@ -252,6 +281,7 @@ def load_digits_classifier(cache_dir: Optional[str | Path] = None, device: torch
                               f"below {defaults.DIGITS_MIN_ACCURACY}: its recipe "
                               "(defaults.DIGITS_CLASSIFIER_RECIPE) must change")
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        _check_reference(weights_sha256(state))
         info = {**key_dict, "key": key, "weights_sha256": weights_sha256(state),
                 "held_out_accuracy": accuracy, "train_seconds": seconds}
         payload = {"state_dict": state, "info": info}
@@ -259,10 +289,20 @@ def load_digits_classifier(cache_dir: Optional[str | Path] = None, device: torch
         torch.save(payload, buf)
         atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
         info = dict(info, trained=True)
-    model = DigitsClassifier(recipe["conv_channels"], recipe["features"]).to(getattr(torch, recipe["dtype"]))
+    model = DigitsClassifier(recipe["conv_channels"], recipe["features"])
     model.load_state_dict(payload["state_dict"])
     info["path"] = str(path)
     return model.eval().to(device), info
+
+
+def _check_reference(sha: str) -> None:
+    """The default recipe's weights are the same on every machine, or the run stops here."""
+    ref = defaults.DIGITS_CLASSIFIER_SHA256
+    if ref and sha != ref:
+        raise ConfigError(f"the digits classifier trained on this machine has weights sha256 "
+                          f"{sha[:16]}, not the reference {ref[:16]} that every machine gets: its "
+                          f"scores would not compare with others'; report this CPU and torch "
+                          f"{torch.__version__} (or set defaults.DIGITS_CLASSIFIER_SHA256 = None)")
 
 
 # --- using it -----------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def test_the_key_names_data_seed_recipe_and_version(tmp_path, monkeypatch):
     second = dc.classifier_path(tmp_path)
     monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_SEED", 1)
     third = dc.classifier_path(tmp_path)
-    monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_VERSION", 2)
+    monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_VERSION", defaults.DIGITS_CLASSIFIER_VERSION + 1)
     assert len({first, second, third, dc.classifier_path(tmp_path)}) == 4
     assert first.parent == tmp_path and first.name.startswith("digits_classifier-")
 
@@ -202,3 +202,32 @@ def test_bad_image_shapes_are_refused():
     for shape in [(2, 2, 16, 16), (2, 1, 8, 8), (16, 16)]:
         with pytest.raises(ValueError, match="expected images"):
             dc.classify(model, torch.zeros(shape))
+
+
+@pytest.mark.slow
+@pytest.mark.trajectory
+def test_every_cpu_kernel_path_trains_the_reference_weights(trained):
+    """The loaded (natively trained) weights are the pinned reference, and the scalar kernel path
+    (ATEN_CPU_CAPABILITY=default, where torch's uniform_ and max_pool2d behave otherwise) trains
+    the very same bytes in a fresh process."""
+    import subprocess
+    import sys
+    _, info, _, _ = trained
+    assert info["weights_sha256"] == defaults.DIGITS_CLASSIFIER_SHA256
+    code = ("from gantrain.data.digits import digit_images as d;"
+            "import gantrain.metrics.digits_classifier as c;"
+            "print(c.weights_sha256(c.train_digits_classifier(*d('train')).state_dict()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"ATEN_CPU_CAPABILITY": "default", "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == defaults.DIGITS_CLASSIFIER_SHA256
+
+
+def test_other_weights_than_the_reference_are_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(defaults, "DIGITS_CLASSIFIER_SHA256", "0" * 64)
+    monkeypatch.setattr(dc, "train_digits_classifier", lambda x, y: dc.DigitsClassifier().eval())
+    monkeypatch.setattr(dc, "_accuracy", lambda *a: 1.0)
+    with pytest.raises(ConfigError) as e:
+        dc.load_digits_classifier(tmp_path)
+    msg = one_line(e)
+    assert "not the reference 0000000000000000" in msg and "sha256" in msg
+    assert not list(tmp_path.glob("*.pt"))   # nothing cached
