@@ -293,4 +293,20 @@ MUTANTS = [
            "the zoo's MoG ensemble trains every member with the first member's settings (its "
            "seed): the other seeds' run directories hold copies of seed 0's run",
            ("tests/report/zoo/test_cli.py", "-k", "ensemble")),
+    Mutant("stacked-digits-one-draw", "gantrain/data/digits.py",
+           "idx = torch.randint(len(images), (n, STACK), generator=torch.Generator().manual_seed(seed))",
+           "idx = torch.randint(len(images), (n, 1), generator=torch.Generator().manual_seed(seed))"
+           ".expand(n, STACK)",
+           "the three channels of a stacked image are one digit drawn once: 10 modes, not 1 000",
+           ("tests/data/test_digits.py",)),
+    Mutant("digits-classifier-unsnapped", "gantrain/metrics/digits_classifier.py",
+           '                _snap(model, recipe["snap"])\n', "",
+           "the classifier's weights are not rounded to the grid after each step: every CPU kernel "
+           "path trains other weights, and the digits scores stop comparing across machines",
+           ("tests/metrics/test_digits_classifier.py", "-k", "reference")),
+    Mutant("wandb-image-key-per-step", "gantrain/tracking.py",
+           'data[f"images/{image_key(Path(p).stem)}"]', 'data[f"images/{Path(p).stem}"]',
+           "each logged picture gets a wandb key of its own step (images/step_000500, ...): no "
+           "sample-grid or mode-histogram panel follows the run",
+           ("tests/test_tracking.py", "-k", "offline")),
 ]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.report.test_report import assert_png
@@ -51,6 +52,32 @@ def test_fig7_quick_sweep_and_report(tmp_path):
     assert_png(report / "modes.png")
     table = (report / "table.md").read_text()
     assert "conopt" in table and "jare" in table and "simgd" in table
+
+
+@pytest.mark.long
+def test_digits_quick_benchmark_and_report(tmp_path):
+    """`make digits QUICK=1` as CI runs it: five rules on the real stacked digits, each run's
+    scored samples saved, and the report's table, curves, sample grids and one GIF per run. Which
+    rule wins is a result (docs/results/digits.md), not a test."""
+    proc = make("digits", tmp_path, "")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = sorted((tmp_path / "runs" / "digits").glob("[0-9]*"))
+    assert len(jobs) == 5
+    for job in jobs:
+        saved = np.load(job / "samples" / "eval_samples.npz")
+        assert saved["samples"].shape == (2000, 3, 16, 16) and int(saved["step"]) == 150
+    report = tmp_path / "reports" / "digits"
+    rows = list(csv.DictReader((report / "table.csv").open()))
+    assert {r["method"] for r in rows} == {"simgd", "altgd", "conopt", "jare", "r1"}
+    for r in rows:
+        assert 1 <= float(r["modes_covered"]) <= 1000 and float(r["digits_fd"]) > 0
+    for name in ("digits_metrics.png", "image_samples.png"):
+        assert_png(report / name)
+    gifs = sorted((report / "animations").glob("*.gif"))
+    assert len(gifs) == 5
+    from PIL import Image
+    with Image.open(gifs[0]) as im:
+        assert im.n_frames == 3   # the grids at steps 0, 75 and 150
 
 
 @pytest.mark.parametrize("target", ["fig5", "fig6", "fig7", "fig8", "onesided", "spectra", "table1"])

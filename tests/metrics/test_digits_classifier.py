@@ -205,8 +205,7 @@ def test_bad_image_shapes_are_refused():
 
 
 @pytest.mark.slow
-@pytest.mark.trajectory
-def test_every_cpu_kernel_path_trains_the_reference_weights(trained):
+def test_every_cpu_kernel_path_trains_the_reference_weights(trained):   # runs its own kernel path
     """The loaded (natively trained) weights are the pinned reference, and the scalar kernel path
     (ATEN_CPU_CAPABILITY=default, where torch's uniform_ and max_pool2d behave otherwise) trains
     the very same bytes in a fresh process."""
