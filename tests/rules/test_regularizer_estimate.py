@@ -13,6 +13,20 @@ from gantrain.games import build_game
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
 
+
+def two_sample_direction(cfg, estimate: str, seed: int | None = None):
+    """ConOpt's (γ = 0.7) direction at batch 2 under ``estimate``, in float64: (every gradient
+    flattened, reg_grad_d, reg_grad_g). ``seed`` seeds torch before the game is built."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    game = build_game(cfg, dtype=torch.float64)
+    rule = build_rule("conopt", 0.7, {"regularizer_estimate": estimate})
+    sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731
+    stats = rule.train_step(game, sgd(game.d_params()), sgd(game.g_params()), 2,
+                            torch.Generator().manual_seed(3))
+    grads = torch.cat([p.grad.reshape(-1) for p in (*game.g_params(), *game.d_params())])
+    return grads, stats["reg_grad_d"], stats["reg_grad_g"]
+
 B, DRAWS, SIGMA, N = 4, 4000, 1.0, 2
 
 
@@ -57,14 +71,6 @@ def test_variance_corrected_at_two_samples_is_the_half_batch_product():
     one computed from torch.func per-sample gradients, the other from two autograd halves."""
     cfg = make_cfg("dataset=gaussian", "dtype=float64", "dataset.dim=2", "dataset.mu=1.0",
                    "dataset.init_phi=[0.3,2.0]", "dataset.init_theta=[0.5,-0.4]")
-    out = {}
-    for estimate in ("unbiased", "variance_corrected"):
-        game = build_game(cfg, dtype=torch.float64)
-        rule = build_rule("conopt", 0.7, {"regularizer_estimate": estimate})
-        sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731
-        stats = rule.train_step(game, sgd(game.d_params()), sgd(game.g_params()), 2,
-                                torch.Generator().manual_seed(3))
-        grads = torch.cat([p.grad.reshape(-1) for p in (*game.g_params(), *game.d_params())])
-        out[estimate] = (grads, stats["reg_grad_d"], stats["reg_grad_g"])
+    out = {e: two_sample_direction(cfg, e) for e in ("unbiased", "variance_corrected")}
     for a, b in zip(out["unbiased"], out["variance_corrected"]):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)

@@ -19,6 +19,7 @@ from gantrain.config import ConfigError, validate
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
 from tests.rules.test_directions import GAMMA, REGULARIZED, Flat, tiny_game
+from tests.rules.test_regularizer_estimate import two_sample_direction
 
 
 def fields_and_jacobians(game, x, z):
@@ -128,22 +129,12 @@ def test_image_net_without_batch_norm_at_two_samples_is_the_half_batch_product(a
     """On an image net without batch norm the per-sample gradients exist: at B = 2 the torch.func
     estimate equals the autograd half-batch one (as on the Gaussian game,
     tests/rules/test_regularizer_estimate.py), value and direction."""
-    from gantrain.games import build_game
 
     cfg = make_cfg("dataset=fake_images", *arch, "arch.filters=2", "arch.z_dim=3",
                    "dataset.resolution=16", "dataset.size=8", "batch_size=2", "dtype=float64")
     validate(make_cfg("dataset=fake_images", *arch, "method=conopt",
                       "method.regularizer_estimate=variance_corrected"))
-    out = {}
-    for estimate in ("unbiased", "variance_corrected"):
-        torch.manual_seed(0)
-        game = build_game(cfg, dtype=torch.float64)
-        rule = build_rule("conopt", 0.7, {"regularizer_estimate": estimate})
-        sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731
-        stats = rule.train_step(game, sgd(game.d_params()), sgd(game.g_params()), 2,
-                                torch.Generator().manual_seed(3))
-        grads = torch.cat([p.grad.reshape(-1) for p in (*game.g_params(), *game.d_params())])
-        out[estimate] = (grads, stats["reg_grad_d"], stats["reg_grad_g"])
+    out = {e: two_sample_direction(cfg, e, seed=0) for e in ("unbiased", "variance_corrected")}
     assert float(out["unbiased"][1]) > 1e-6   # a regularizer that is not trivially zero
     for a, b in zip(out["unbiased"], out["variance_corrected"]):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
