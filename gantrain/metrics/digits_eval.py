@@ -24,14 +24,9 @@ import torch
 
 from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
-from gantrain.metrics.digits_classifier import (
-    RESOLUTION,
-    load_digits_classifier,
-    modes_of,
-    predict,
-    to_uint8,
-)
+from gantrain.metrics.digits_classifier import RESOLUTION, load_digits_classifier
 from gantrain.metrics.digits_fd import digits_fd, digits_feature_stats
+from gantrain.metrics.digits_predict import modes_of, predict, to_uint8
 from gantrain.metrics.inception_score import inception_score
 from gantrain.metrics.mode_histogram import mode_scores
 

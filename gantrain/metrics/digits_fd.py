@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from gantrain.metrics import defaults
-from gantrain.metrics.digits_classifier import DigitsClassifier, features, to_uint8
+from gantrain.metrics.digits_classifier import DigitsClassifier
+from gantrain.metrics.digits_predict import features, to_uint8
 from gantrain.metrics.fid import feature_stats, fid_from_stats
 
 
@@ -26,7 +27,7 @@ def digits_feature_stats(model: DigitsClassifier, batches: Iterable[torch.Tensor
         model: the digits classifier.
         batches: image batches [B, C, 16, 16] in [-1, 1] (or uint8).
         limit: use the first this many images (None: all).
-        quantize: as for ``digits_classifier.predict``.
+        quantize: as for ``digits_predict.predict``.
 
     Returns:
         (mu [D], sigma [D, D]) in float64 (``fid.feature_stats``).

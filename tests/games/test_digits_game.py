@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gantrain.metrics.digits_classifier import classify, load_digits_classifier
+from gantrain.metrics.digits_classifier import load_digits_classifier
+from gantrain.metrics.digits_predict import classify
 from gantrain.metrics.mode_histogram import mode_scores
 from gantrain.train import train
 from tests.helpers import make_cfg

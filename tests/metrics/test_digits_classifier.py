@@ -12,6 +12,7 @@ from sklearn.svm import SVC
 
 import gantrain.data.digits as digits_data
 import gantrain.metrics.digits_classifier as dc
+import gantrain.metrics.digits_predict as dp
 from gantrain.data.digits import digit_images, stacked_digits
 from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
@@ -58,7 +59,7 @@ def test_held_out_accuracy_and_thread_count(trained):
     model, info, _, threads_after = trained
     x, y = digit_images("test")
     # recomputed here from the held-out split, not taken from the recorded number
-    acc = float((dc.classify(model, x) == y).double().mean())
+    acc = float((dp.classify(model, x) == y).double().mean())
     assert acc >= defaults.DIGITS_MIN_ACCURACY
     assert acc == pytest.approx(info["held_out_accuracy"])
     assert info["trained"] and info["recipe"] == defaults.DIGITS_CLASSIFIER_RECIPE
@@ -66,8 +67,8 @@ def test_held_out_accuracy_and_thread_count(trained):
     # do: its logits on those floats give the same modes as classify on the uint8 images
     with torch.no_grad():
         direct = model(x.float() / 127.5 - 1).argmax(1)
-    assert torch.equal(direct, dc.classify(model, x))
-    assert torch.equal(dc.classify(model, x.float() / 127.5 - 1, quantize=None), direct)
+    assert torch.equal(direct, dp.classify(model, x))
+    assert torch.equal(dp.classify(model, x.float() / 127.5 - 1, quantize=None), direct)
     assert threads_after == 2   # the caller's thread count, restored after training on one
 
 
@@ -78,7 +79,7 @@ def test_modes_agree_with_svc_on_held_out_digits(trained, svc):
     distance is at most the disagreement, within 4% of the 300 digits (12 samples)."""
     model = trained[0]
     x, y = digit_images("test")
-    ours, theirs = dc.classify(model, x).numpy(), svc_modes(svc, x)
+    ours, theirs = dp.classify(model, x).numpy(), svc_modes(svc, x)
     assert (theirs == y.numpy()).mean() >= 0.96       # the yardstick's yardstick is itself good
     assert (ours == theirs).mean() >= 0.96
     h1, h2 = histogram(ours, 10), histogram(theirs, 10)
@@ -95,7 +96,7 @@ def test_modes_agree_with_svc_on_stacked_held_out_digits(trained, svc):
     20 (2% of the modes) of each other and of the true labels' count, the KLs within 0.03."""
     model = trained[0]
     x, y = stacked_digits(3000, "test", seed=1)
-    ours, theirs = dc.classify(model, x).numpy(), svc_modes(svc, x)
+    ours, theirs = dp.classify(model, x).numpy(), svc_modes(svc, x)
     assert (ours == theirs).mean() >= 0.90
     h1, h2, truth = histogram(ours, 1000), histogram(theirs, 1000), histogram(y.numpy(), 1000)
     assert np.abs(h1 - h2).sum() / 2 <= 0.10 * len(x)
@@ -103,9 +104,9 @@ def test_modes_agree_with_svc_on_stacked_held_out_digits(trained, svc):
     assert abs(modes_covered(h1) - modes_covered(truth)) <= 20
     assert abs(mode_kl(h1) - mode_kl(h2)) <= 0.03
     # the features of a stacked image are its channels' features side by side
-    f, width = dc.features(model, x[:5]), defaults.DIGITS_CLASSIFIER_RECIPE["features"]
+    f, width = dp.features(model, x[:5]), defaults.DIGITS_CLASSIFIER_RECIPE["features"]
     assert f.shape == (5, 3 * width)
-    torch.testing.assert_close(f[:, width:2 * width], dc.features(model, x[:5, 1:2]), rtol=0, atol=0)
+    torch.testing.assert_close(f[:, width:2 * width], dp.features(model, x[:5, 1:2]), rtol=0, atol=0)
 
 
 @pytest.mark.slow
@@ -201,7 +202,7 @@ def test_bad_image_shapes_are_refused():
     model = dc.DigitsClassifier()
     for shape in [(2, 2, 16, 16), (2, 1, 8, 8), (16, 16)]:
         with pytest.raises(ValueError, match="expected images"):
-            dc.classify(model, torch.zeros(shape))
+            dp.classify(model, torch.zeros(shape))
 
 
 @pytest.mark.slow

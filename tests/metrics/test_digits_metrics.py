@@ -15,9 +15,10 @@ from scipy.linalg import LinAlgWarning
 from gantrain.data.digits import digit_images, stacked_digits
 from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
-from gantrain.metrics.digits_classifier import DigitsClassifier, features, load_digits_classifier
+from gantrain.metrics.digits_classifier import DigitsClassifier, load_digits_classifier
 from gantrain.metrics.digits_eval import DigitsEvaluator
 from gantrain.metrics.digits_fd import digits_fd, digits_feature_stats
+from gantrain.metrics.digits_predict import features
 from gantrain.metrics.mode_histogram import histogram, mode_kl, mode_scores, modes_covered
 
 
