@@ -70,7 +70,7 @@ def test_digits_quick_benchmark_and_report(tmp_path):
     rows = list(csv.DictReader((report / "table.csv").open()))
     assert {r["method"] for r in rows} == {"simgd", "altgd", "conopt", "jare", "r1"}
     for r in rows:
-        assert 1 <= float(r["modes_covered"]) <= 1000 and float(r["digits_fd"]) > 0
+        assert 1 <= float(r["modes_covered_mean"]) <= 1000 and float(r["digits_fd_mean"]) > 0
     for name in ("digits_metrics.png", "image_samples.png"):
         assert_png(report / name)
     gifs = sorted((report / "animations").glob("*.gif"))
