@@ -30,6 +30,9 @@ SPLIT_SEED = 0
 SPLITS = ("train", "test")
 NUM_CLASSES = 10
 STACK = 3                # digits per stacked image (one per channel)
+# What was done to the images, recorded with every score (ImageData.protocol)
+PREPROCESS = (f"sklearn_digits({SOURCE_RESOLUTION}->{RESOLUTION},bilinear,"
+              f"permutation(seed={SPLIT_SEED}))")
 
 
 def _load_digits():

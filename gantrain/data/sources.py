@@ -88,21 +88,19 @@ def open_fake_images(data: "ImageData") -> Source:
 
 def open_digits(data: "ImageData") -> Source:
     """scikit-learn's digits of ``dataset.split``, one channel, on the device."""
-    from gantrain.data.digits import SPLIT_SEED, digit_images
+    from gantrain.data.digits import PREPROCESS, digit_images
 
     images, _ = digit_images(data.split)
-    return Source(images=images.to(data.device),
-                  preprocess=f"sklearn_digits(8->16,bilinear,permutation(seed={SPLIT_SEED}))")
+    return Source(images=images.to(data.device), preprocess=PREPROCESS)
 
 
 def open_stacked_digits(data: "ImageData") -> Source:
     """``dataset.size`` stacked triples of the digits of ``dataset.split``, on the device."""
-    from gantrain.data.digits import SPLIT_SEED, stacked_digits
+    from gantrain.data.digits import PREPROCESS, STACK, stacked_digits
 
     images, _ = stacked_digits(int(data.cfg.size), data.split, int(data.cfg.draw_seed))
     return Source(images=images.to(data.device),
-                  preprocess=(f"sklearn_digits(8->16,bilinear,permutation(seed={SPLIT_SEED})),"
-                              f"stacked(3,draw_seed={data.cfg.draw_seed})"))
+                  preprocess=f"{PREPROCESS},stacked({STACK},draw_seed={data.cfg.draw_seed})")
 
 
 def open_celeba(data: "ImageData") -> Source:
