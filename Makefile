@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra appc table1 figures numerics mutants zoo digits
+.PHONY: help install docs test test-fast test-long test-portable wheel-check lint bench gpu-wheels gpu-check ddp-smoke clean fig5 fig6 fig7 fig8 onesided spectra appc table1 figures numerics mutants zoo digits
 
 # Paper reproduction: each target runs its sweep (sweep=<name>, gantrain/conf/sweep/<name>.yaml), then
 # gantrain-report. QUICK=1 adds the sweep's quick preset (quick=<family>, gantrain/conf/quick/: fewer
@@ -23,7 +23,12 @@ help:  ## list the targets
 install:  ## create .venv and install gantrain (editable) with pinned torch
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -c constraints.txt -e '.[test,docs]'
+
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link, a page missing from
+# the nav or a docstring the API pages cannot read; built offline into site/ (git-ignored).
+docs:  ## build the documentation site into site/ with mkdocs --strict (offline)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # Test tiers (markers in pyproject.toml): `make test` leaves out the long tier (-m 'not long'),
 # `make test-fast` the slow tier too; `make test-long` is the long tier alone (CI runs all three
@@ -52,6 +57,17 @@ lint:  ## ruff (configured in pyproject.toml)
 .PHONY: test-slurm
 test-slurm:  ## tests/slurm on a real one-node SLURM cluster started here: requeue, preemption, srun, submitit, Optuna
 	PYTEST="$(BIN)/python -m pytest" scripts/slurm_cluster.sh
+
+# The HTML report (gantrain-report --html) in a real headless browser: Debian's chromium and
+# chromium-driver (apt, only where missing; needs root) driven by Selenium (the browser extra,
+# pinned in constraints.txt; pip only where missing). GANTRAIN_BROWSER_TESTS=1 makes a missing
+# browser fail the tests rather than skip them; `make test` leaves them out.
+.PHONY: test-browser
+test-browser:  ## the HTML report in headless Chromium (Selenium): no console error, figures shown, sorting, screenshot
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@$(BIN)/python -c 'import selenium' 2>/dev/null || $(BIN)/pip install -q -c constraints.txt -e '.[browser]'
+	GANTRAIN_BROWSER_TESTS=1 WANDB_MODE=disabled $(BIN)/python -m pytest -q tests/report/test_html_browser.py
 
 MUTANTS_ARGS ?=
 mutants:  ## plant known bugs one at a time in a copy of the tree and check the tests catch each (MUTANTS_ARGS=--quick)
@@ -96,7 +112,7 @@ ddp-smoke:  ## torch.distributed smoke run: 2 CPU processes (gloo) under torchru
 # $(call sweep,program,sweep,quick family[,default launcher])
 define sweep
 	$(BIN)/$(1) -m sweep=$(2) $(if $(filter 1,$(QUICK)),quick=$(3)) launcher=$(or $(LAUNCHER),$(4),basic) $(COMMON) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
-	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS)
+	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS) --html
 endef
 
 fig5:  ## JARE Fig. 5: Gaussian game, mu 2/4/6, SimGD vs ConOpt vs JARE
@@ -136,7 +152,7 @@ ZOO_ARGS       ?=
 zoo:  ## every rule on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2, 3 seeds, with phase diagrams; one report
 	$(BIN)/python -m gantrain.report.zoo run $(RUNS)/zoo --jobs $(ZOO_JOBS) $(if $(filter 1,$(QUICK)),--quick) \
 	  $(ZOO_ARGS) --phase-args "$(ZOO_PHASE_ARGS)" $(SWEEP_ARGS)
-	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo
+	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo --html
 
 # The Numerics of GANs supplement's image figures, one sweep each: Figs. 6-7 (numerics), 8 (_dense),
 # 9 (_divergence), 10 (_resnet), 11 (_losses), 12 (_altgd_lr), 13 (_lr), 14 (_gamma). QUICK=1 runs

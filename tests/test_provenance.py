@@ -105,6 +105,10 @@ NOT_LABELS = {
     "README.md": ("## Reproducing the papers", "`trajectory`: the paper claims",
                   "one worker holds the paper-claims module", "a quick paper sweep",
                   "one multirun grid per paper figure or table"),
+    "docs/install.md": ("`trajectory`: the paper claims", "one worker holds the paper-claims module",
+                        "a quick paper sweep"),
+    "docs/development.md": ("one multirun grid per paper figure or table",),
+    "docs/papers.md": ("# Reproducing the papers",),
     "docs/methods.md": ("It draws on two papers and their authors' TensorFlow code",
                         "§8 adds rules from further papers"),
 }
