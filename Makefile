@@ -58,6 +58,17 @@ lint:  ## ruff (configured in pyproject.toml)
 test-slurm:  ## tests/slurm on a real one-node SLURM cluster started here: requeue, preemption, srun, submitit, Optuna
 	PYTEST="$(BIN)/python -m pytest" scripts/slurm_cluster.sh
 
+# The HTML report (gantrain-report --html) in a real headless browser: Debian's chromium and
+# chromium-driver (apt, only where missing; needs root) driven by Selenium (the browser extra,
+# pinned in constraints.txt; pip only where missing). GANTRAIN_BROWSER_TESTS=1 makes a missing
+# browser fail the tests rather than skip them; `make test` leaves them out.
+.PHONY: test-browser
+test-browser:  ## the HTML report in headless Chromium (Selenium): no console error, figures shown, sorting, screenshot
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@$(BIN)/python -c 'import selenium' 2>/dev/null || $(BIN)/pip install -q -c constraints.txt -e '.[browser]'
+	GANTRAIN_BROWSER_TESTS=1 WANDB_MODE=disabled $(BIN)/python -m pytest -q tests/report/test_html_browser.py
+
 MUTANTS_ARGS ?=
 mutants:  ## plant known bugs one at a time in a copy of the tree and check the tests catch each (MUTANTS_ARGS=--quick)
 	$(BIN)/python scripts/mutants.py $(MUTANTS_ARGS)
@@ -101,7 +112,7 @@ ddp-smoke:  ## torch.distributed smoke run: 2 CPU processes (gloo) under torchru
 # $(call sweep,program,sweep,quick family[,default launcher])
 define sweep
 	$(BIN)/$(1) -m sweep=$(2) $(if $(filter 1,$(QUICK)),quick=$(3)) launcher=$(or $(LAUNCHER),$(4),basic) $(COMMON) $(SWEEP_ARGS) hydra.sweep.dir=$(RUNS)/$(2)
-	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS)
+	$(BIN)/gantrain-report $(RUNS)/$(2) --name $(2) --out $(REPORTS) --html
 endef
 
 fig5:  ## JARE Fig. 5: Gaussian game, mu 2/4/6, SimGD vs ConOpt vs JARE
@@ -141,7 +152,7 @@ ZOO_ARGS       ?=
 zoo:  ## every rule on the Gaussian game (mu 2/4/6), DiracGAN and MoG r = 2, 3 seeds, with phase diagrams; one report
 	$(BIN)/python -m gantrain.report.zoo run $(RUNS)/zoo --jobs $(ZOO_JOBS) $(if $(filter 1,$(QUICK)),--quick) \
 	  $(ZOO_ARGS) --phase-args "$(ZOO_PHASE_ARGS)" $(SWEEP_ARGS)
-	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo
+	$(BIN)/python -m gantrain.report.zoo report $(RUNS)/zoo --out $(REPORTS)/zoo --html
 
 # The Numerics of GANs supplement's image figures, one sweep each: Figs. 6-7 (numerics), 8 (_dense),
 # 9 (_divergence), 10 (_resnet), 11 (_losses), 12 (_altgd_lr), 13 (_lr), 14 (_gamma). QUICK=1 runs

@@ -17,7 +17,9 @@ from functools import partial
 from pathlib import Path
 
 from gantrain.report import checks, digits, figures, image_curves, numerics, tables
-from gantrain.report.collect import Section, collect, is_image_section, sections
+from gantrain.report.collect import Run, Section, collect, is_image_section, sections
+from gantrain.report.html import Figure, Table, esc, figures_html, page, table_html, write_page
+from gantrain.report.html_runs import run_sections
 
 log = logging.getLogger("gantrain.report")
 
@@ -163,14 +165,65 @@ def summary_md(name: str, source: Path, secs: list[Section], written: dict[str, 
     return "\n".join(parts) + "\n"
 
 
+def html_tables(secs: list[Section]) -> list[Table]:
+    """The results tables of table.md as sortable HTML tables, one per section."""
+    out = []
+    for sec in secs:
+        title = f"{sec.title}: {len(sec.runs)} run{'s' * (len(sec.runs) != 1)}, " \
+                f"{len(sec.settings)} setting{'s' * (len(sec.settings) != 1)}"
+        notes = [tables.fixed_line(sec)] + [f"{k} not shown: it equals {v} in every run"
+                                            for k, v in sorted(sec.aliases.items())]
+        if sec.kind == "train":
+            out.append(Table(title, *tables.train_table(sec), notes))
+        elif sec.kind == "spectrum":
+            out.append(Table(title, *tables.spectrum_table(sec), notes))
+        else:
+            out.append(Table(title, ["run directory", "outcome"],
+                             [[r.rel, r.describe()] for r in sec.runs],
+                             ["Phase-diagram runs: see each one's phase.png."]))
+    return out
+
+
+def write_html(name: str, source: Path, runs: list[Run], secs: list[Section], files: dict,
+               written: dict[str, Path], skipped: dict[str, str], out: Path) -> Path:
+    """``<out>/report.html``: the tables, every figure and animation, the runs and their config
+    differences in one self-contained page.
+
+    Args:
+        name: the report's name.
+        source: the folder read.
+        runs: every run read, in order.
+        secs: their sections.
+        files: the report's files (the animations among them are embedded too).
+        written, skipped: the figures drawn, and those not made with why.
+        out: the report's folder.
+
+    Returns:
+        The page's path.
+    """
+    figs = [Figure(f, p, figure_text(name, f)) for f, p in written.items()]
+    figs += [Figure(f, p, "the run's sample grids over iterations") for f, p in files.items()
+             if f.startswith("animations/")]
+    train = [r for r in runs if r.kind == "train"]
+    intro = [f"{len(runs)} run directories under {source}: {len(train)} training runs ("
+             + ", ".join(f"{sum(r.status == k for r in train)} {k}"
+                         for k in ("completed", "diverged", "failed")) + ")."]
+    body = "".join(table_html(t) for t in html_tables(secs)) \
+        + f'<p class="note">{esc(tables.FOOTNOTE.replace("**", ""))}</p>'
+    sections_ = [("tables", "Tables", body), ("figures", "Figures", figures_html(figs, skipped)),
+                 *run_sections(runs, source, out)]
+    return write_page(out / "report.html", page(f"Report: {name}", intro, sections_))
+
+
 def build_report(source: Path, out_root: Path = Path("outputs/report"),
-                 name: str | None = None) -> dict:
+                 name: str | None = None, html: bool = False) -> dict:
     """Read every run under ``source`` and write the report (tables, figures, summary.md).
 
     Args:
         source: a folder of run directories, at any depth.
         out_root: where reports go.
         name: the report's name (None: ``source``'s folder name).
+        html: also write report.html (``write_html``).
 
     Returns:
         {"dir": out_root/name, "runs": count, "sections", "files": {name: path},
@@ -204,6 +257,8 @@ def build_report(source: Path, out_root: Path = Path("outputs/report"),
             files[path.with_suffix(".json").name] = path.with_suffix(".json")
     (out / "summary.md").write_text(summary_md(name, source, secs, written, skipped, table))
     files["summary.md"] = out / "summary.md"
+    if html:
+        files["report.html"] = write_html(name, source, runs, secs, files, written, skipped, out)
     return {"dir": out, "runs": len(runs), "sections": secs, "files": files, "skipped": skipped}
 
 
@@ -216,15 +271,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="report name (default: the folder's name)")
     parser.add_argument("--out", type=Path, default=Path("outputs/report"),
                         help="where reports go (default: outputs/report); writes <out>/<name>/")
+    parser.add_argument("--html", action="store_true",
+                        help="also write <out>/<name>/report.html: tables, figures, run status "
+                             "and config differences in one self-contained page")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.source.is_dir():
         print(f"gantrain-report: error: {args.source} is not a directory", file=sys.stderr)
         return 2
     try:
-        result = build_report(args.source, args.out, args.name)
-    except FileNotFoundError as e:
-        print(f"gantrain-report: error: {e}", file=sys.stderr)
+        result = build_report(args.source, args.out, args.name, html=args.html)
+    except FileNotFoundError as e:      # nothing was written: an earlier report stays as it was
+        print(f"gantrain-report: error: {e}; nothing written", file=sys.stderr)
         return 2
     print(f"read {result['runs']} run directories under {args.source}")
     for fname, path in result["files"].items():

@@ -124,14 +124,16 @@ def md_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _fixed_line(section: Section) -> str:
+def fixed_line(section: Section) -> str:
+    """The section's constant settings in one sentence ("" when there are none)."""
     if not section.fixed:
         return ""
     return "Same in every run: " + ", ".join(f"{pretty_key(k)} = {fmt_value(v)}"
                                                for k, v in section.fixed.items()) + "."
 
 
-def train_table_md(section: Section) -> str:
+def train_table(section: Section) -> tuple[list[str], list[list[str]]]:
+    """A training section's table: (header, one row of cells per setting)."""
     keys = metric_keys(section)
     header = [header_name(k) for k in section.varying] + ["runs", "completed", "diverged", "failed"] \
         + keys + [
@@ -144,7 +146,11 @@ def train_table_md(section: Section) -> str:
         cells += [fmt_stat(row.stats[k], row.completed) for k in keys + list(RUN_STATS)]
         cells.append("; ".join(row.notes) or "")
         body.append(cells)
-    return md_table(header, body)
+    return header, body
+
+
+def train_table_md(section: Section) -> str:
+    return md_table(*train_table(section))
 
 
 # --- spectra (gantrain-analyze runs) -----------------------------------------------------------
@@ -184,7 +190,8 @@ SPECTRUM_COLUMNS = (("max_re", "max Re λ"), ("max_abs", "max |λ|"), ("lr", "lr
                     ("theory_dev", "max |λ − theorem|"))
 
 
-def spectrum_table_md(section: Section) -> str:
+def spectrum_table(section: Section) -> tuple[list[str], list[list[str]]]:
+    """A gantrain-analyze section's table: (header, one row of cells per analysed run)."""
     header = [header_name(k) for k in section.varying] + ["seed", "point"] \
         + [h for _, h in SPECTRUM_COLUMNS] + ["stable at lr",
                                                                                       "status"]
@@ -199,7 +206,11 @@ def spectrum_table_md(section: Section) -> str:
             cells += ["—" if "stable" not in sp else ("yes" if sp["stable"] else "no"),
                       r.describe()]
             body.append(cells)
-    return md_table(header, body)
+    return header, body
+
+
+def spectrum_table_md(section: Section) -> str:
+    return md_table(*spectrum_table(section))
 
 
 def markdown(secs: list[Section], name: str, source: str) -> str:
@@ -217,7 +228,7 @@ def markdown(secs: list[Section], name: str, source: str) -> str:
         else:
             parts += ["Phase-diagram runs (phase.json; see their phase.png), not tabulated: "
                       + ", ".join(f"`{r.rel}`" for r in sec.runs), ""]
-        fixed = _fixed_line(sec)
+        fixed = fixed_line(sec)
         if fixed:
             parts += [fixed, ""]
         aliases.update(sec.aliases)

@@ -54,6 +54,8 @@ def _parser(parts: Sequence[str]) -> argparse.ArgumentParser:
     p_rep = sub.add_parser("report", help="the zoo report from a folder of its runs")
     p_rep.add_argument("source", type=Path)
     p_rep.add_argument("--out", type=Path, required=True, help="folder for summary.md and figures")
+    p_rep.add_argument("--html", action="store_true", help="also write report.html: one "
+                                                           "self-contained page")
     return ap
 
 
@@ -101,9 +103,9 @@ def _report(args: argparse.Namespace) -> int:
     if not args.source.is_dir():
         return _error(f"{args.source} is not a directory")
     try:
-        result = build_report(args.source, args.out)
-    except FileNotFoundError as e:
-        return _error(str(e))
+        result = build_report(args.source, args.out, html=args.html)
+    except FileNotFoundError as e:      # nothing was written: an earlier report stays as it was
+        return _error(f"{e}; nothing written")
     print(f"read {result['runs']} runs and {result['phases']} phase diagrams under {args.source}")
     for path in result["files"].values():
         print(f"wrote {path}")

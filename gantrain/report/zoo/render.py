@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gantrain.report.collect import Run, collect, finite, fmt_value, method_label
+from gantrain.report.html import Figure, Table, esc, figures_html, page, table_html, write_page
+from gantrain.report.html_runs import run_sections
 from gantrain.report.tables import fmt_stat, md_table, num
 from gantrain.report.zoo.figures import dynamics_figure, stability_figure
 from gantrain.report.zoo.plan import load_plan, uses_gamma
@@ -261,9 +263,10 @@ def _intro(source: Path, runs: list[Run], phases: dict, methods: list[str]) -> l
             "under its table.", "", COLUMNS_NOTE, ""]
 
 
-def _game_sections(games, phases, gamma: float) -> tuple[list[str], list[dict]]:
+def _game_sections(games, phases, gamma: float) -> tuple[list[str], list[dict], list[Table]]:
     md: list[str] = []
     csv_rows: list[dict] = []
+    tables: list[Table] = []
     for game, cells in games.items():
         kind = kind_of(cells)
         with_phase = game.dataset == "gaussian" and any(
@@ -276,9 +279,20 @@ def _game_sections(games, phases, gamma: float) -> tuple[list[str], list[dict]]:
             body.append(cell_row(c, kind, with_phase, ph))
             csv_rows.append(csv_row(game, c, ph))
         md += [md_table(header(kind, with_phase), body), ""]
+        notes = [game_setting(game, cells)]
         if with_phase:
             md += [phase_note(phases, game.mu, gamma), ""]
-    return md, csv_rows
+            notes.append(phase_note(phases, game.mu, gamma))
+        tables.append(Table(game.label, header(kind, with_phase), body, notes))
+    return md, csv_rows, tables
+
+
+FIGURE_CAPTIONS = {
+    "dynamics.png": "‖w − w*‖ (Gaussian, DiracGAN; log scale) and modes covered (MoG) against "
+                    "iterations, one line per rule (mean over seeds; solid: rules with a γ, dashed: "
+                    "without), ✕ where a seed diverged.",
+    "stability.png": "From the phase diagrams, per μ and rule: the largest step size that converged "
+                     "(●), that did not diverge (△), and Lemma 4's bound (—)."}
 
 
 def _figures_section(files: dict, skipped: dict, gamma: float) -> list[str]:
@@ -294,12 +308,27 @@ def _figures_section(files: dict, skipped: dict, gamma: float) -> list[str]:
     return md + [f"- {name} not made: {why}" for name, why in skipped.items()]
 
 
-def build_report(source: Path, out: Path) -> dict:
+def write_html(source: Path, out: Path, runs: list[Run], tables: list[Table], files: dict,
+               skipped: dict, intro: list[str]) -> Path:
+    """``<out>/report.html``: the game tables, the figures, every run and phase diagram with its
+    status and config differences, in one self-contained page (``gantrain.report.html``)."""
+    figs = [Figure(name, files[name], FIGURE_CAPTIONS[name]) for name in FIGURE_CAPTIONS
+            if name in files]
+    notes = f'<p class="note">{esc(COLUMNS_NOTE)}</p><p class="note">{esc(STEP_TIME_NOTE)}</p>'
+    sections = [("tables", "Tables", "".join(table_html(t) for t in tables) + notes),
+                ("figures", "Figures", figures_html(figs, skipped)),
+                *run_sections(runs, source, out)]
+    return write_page(out / "report.html", page("The zoo: every update rule on three games",
+                                                intro, sections))
+
+
+def build_report(source: Path, out: Path, html: bool = False) -> dict:
     """Read the zoo's runs and phase diagrams and write its report.
 
     Args:
         source: the folder ``zoo run`` wrote.
         out: the folder of summary.md, table.csv, zoo.json, dynamics.png and stability.png.
+        html: also write report.html (``write_html``).
 
     Returns:
         {"dir", "runs", "phases", "files" (name -> path), "games" (``make_cells``), "skipped"
@@ -309,7 +338,8 @@ def build_report(source: Path, out: Path) -> dict:
         FileNotFoundError: no zoo run or phase diagram under ``source``.
     """
     source, out = Path(source), Path(out)
-    runs = [r for r in collect(source) if r.kind == "train"]
+    every = collect(source)
+    runs = [r for r in every if r.kind == "train"]
     phases = read_phases(source)
     if not runs and not phases:
         raise FileNotFoundError(f"no zoo runs or phase diagrams under {source}")
@@ -319,7 +349,7 @@ def build_report(source: Path, out: Path) -> dict:
     methods = sorted({c.method for cells in games.values() for c in cells} | {m for m, _ in phases},
                      key=method_order)
     files, skipped = _draw_figures(games, phases, methods, gamma, out)
-    sections, csv_rows = _game_sections(games, phases, gamma)
+    sections, csv_rows, tables = _game_sections(games, phases, gamma)
     md = [*_intro(source, runs, phases, methods), *sections, *_figures_section(files, skipped, gamma),
           "", "## Step time", "", STEP_TIME_NOTE, "", "## Compute", "",
           compute_note(runs, phases, source), ""]
@@ -329,5 +359,9 @@ def build_report(source: Path, out: Path) -> dict:
     (out / "zoo.json").write_text(json.dumps({"source": str(source), "gamma_phase": gamma,
                                               "rows": csv_rows}, indent=1, default=str) + "\n")
     files["zoo.json"] = out / "zoo.json"
+    if html:
+        files["report.html"] = write_html(source, out, every, tables, files, skipped,
+                                          [f"Runs read from {source}: {len(runs)} training runs, "
+                                           f"{len(phases)} phase diagrams."])
     return {"dir": out, "runs": len(runs), "phases": len(phases), "files": files,
             "games": games, "skipped": skipped}
