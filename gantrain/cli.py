@@ -21,7 +21,9 @@ from gantrain import cli_help, hydra_private  # noqa: F401 - cli_help: `gantrain
 from gantrain.config.store import CONFIG_DIR  # also fills the ConfigStore: every option's defaults
 from gantrain.errors import ConfigError, first_line
 from gantrain.rundir import failure_recorded
-from gantrain.search import OPTUNA_SWEEPER, sweeper_overrides, trial_value
+from gantrain.search import OPTUNA_SWEEPERS, sweeper_overrides, trial_value
+from gantrain.sweep.guard import check_sweep_dir
+from gantrain.sweep.record import job_recorded
 
 log = logging.getLogger("gantrain")
 
@@ -140,8 +142,10 @@ def _compose_sweep(h: hydra_private.Composer, name: str, overrides: list[str]) -
     Hydra's BasicSweeper expands it: its ``params`` first, then the command line."""
     master = _compose(h, name, [*overrides, "hydra.mode=MULTIRUN"], RunMode.MULTIRUN)
     sweeper = master.hydra.sweeper
-    if sweeper.get("_target_") == OPTUNA_SWEEPER:   # Optuna samples its own jobs
-        return sweeper_overrides(master, overrides, {_override_key(o) for o in overrides})
+    if sweeper.get("_target_") in OPTUNA_SWEEPERS:   # Optuna samples its own jobs
+        extra = sweeper_overrides(master, overrides, {_override_key(o) for o in overrides})
+        check_sweep_dir(master, None, optuna=True)
+        return extra
     if sweeper.get("_target_") != hydra_private.BASIC_SWEEPER:   # another sweeper expands its own way
         return None
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
@@ -158,6 +162,7 @@ def _compose_sweep(h: hydra_private.Composer, name: str, overrides: list[str]) -
         if choice not in seen:
             seen.add(choice)
             _compose(h, name, fixed + list(job), RunMode.RUN)
+    check_sweep_dir(master, jobs, optuna=False)   # a changed grid, before any work
     return None
 
 
@@ -310,7 +315,8 @@ def _main(cfg: DictConfig) -> float | None:
     # In a sweep a bad or crashing job is recorded (summary.json: failed) and the sweep goes on.
     sweeping = hc.mode == RunMode.MULTIRUN
     try:
-        with failure_recorded(run_dir, enabled=sweeping):
+        with failure_recorded(run_dir, enabled=sweeping), \
+                job_recorded(run_dir, cfg.steps, enabled=sweeping and rank == 0):   # sweep.json
             summary = train(cfg, run_dir)
     except ConfigError as e:
         if sweeping:
@@ -333,7 +339,7 @@ def _main(cfg: DictConfig) -> float | None:
                       if isinstance(m.get(k), (int, float)))
     log.info("%s after %d steps (%.1f s)%s -> %s", summary["status"], summary["steps_done"],
              summary["wall_time_s"], f": {shown}" if shown else "", run_dir)
-    if sweeping and hc.sweeper.get("_target_") == OPTUNA_SWEEPER:
+    if sweeping and hc.sweeper.get("_target_") in OPTUNA_SWEEPERS:
         return trial_value(cfg, summary)   # Optuna's value of this trial
     return None
 

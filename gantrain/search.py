@@ -11,7 +11,10 @@ from typing import Any
 
 from gantrain.errors import ConfigError
 
-OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+# hydra/sweeper=optuna: gantrain's resumable sweeper (gantrain.sweep.optuna_study); the plugin's
+# own class still counts as an Optuna search when a config names it.
+OPTUNA_SWEEPER = "hydra_plugins.gantrain_optuna_sweeper.optuna_sweeper.ResumableOptunaSweeper"
+OPTUNA_SWEEPERS = (OPTUNA_SWEEPER, "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper")
 DIRECTIONS = ("minimize", "maximize")
 
 
