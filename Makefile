@@ -25,15 +25,15 @@ install:  ## create .venv and install gantrain (editable) with pinned torch
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -c constraints.txt -e '.[test,docs]'
 
-# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link, a page missing from
-# the nav or a docstring the API pages cannot read; built offline into site/ (git-ignored).
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link, a nav entry without
+# its page or a docstring the API pages cannot read; built offline into site/ (git-ignored).
 docs:  ## build the documentation site into site/ with mkdocs --strict (offline)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Test tiers (markers in pyproject.toml): `make test` leaves out the long tier (-m 'not long'),
 # `make test-fast` the slow tier too; `make test-long` is the long tier alone (CI runs all three
 # kinds: test, test-long, test-portable). --dist loadfile: a module's shared fixture (a trained run,
-# a sweep) is built once, on one worker. Measured wall times: README, "Install and test".
+# a sweep) is built once, on one worker. Measured wall times: docs/install.md.
 test:  ## the test suite without the long tier (CPU, wandb disabled): under 10 min on 2 cores
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not long"
 
@@ -77,7 +77,7 @@ bench:  ## step time per rule and the default command's wall time/memory (see be
 	$(BIN)/python benchmarks/bench_step_time.py
 	$(BIN)/python benchmarks/bench_default_run.py
 
-# The GPU check (README "Checking a GPU"). gpu-wheels downloads here the wheels a GPU machine with
+# The GPU check (docs/gpu-check.md). gpu-wheels downloads here the wheels a GPU machine with
 # python3, torch and torchvision but no package index lacks, and builds gantrain's; torch is never
 # downloaded. GPU_PYTHON_VERSION must match that machine's `python3 --version` (gpu-check prints
 # it first). gpu-check runs every check and measurement in one call and writes

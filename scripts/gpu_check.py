@@ -1,5 +1,5 @@
 """The GPU check of the image engine: every check and measurement of the CUDA engine in one call,
-one JSON and one Markdown report (``make gpu-check``; README "Checking a GPU").
+one JSON and one Markdown report (``make gpu-check``; docs/gpu-check.md).
 
 Usage: python scripts/gpu_check.py --out DIR [--device auto|cuda|cpu] [--wheelhouse DIR]
                                    [--site DIR] [--only PARTS] [--rules R,...] [--budget-s S]

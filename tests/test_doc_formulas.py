@@ -1,4 +1,4 @@
-"""The App. C formulas as README.md, docs/methods.md and gantrain/rules/flow.py write them, against
+"""The App. C formulas as docs/results.md, docs/methods.md and gantrain/rules/flow.py write them, against
 autograd of the JARE appendix's ConOpt update (its eq. (28): w ← w + η∇̃f − ½ηγ∇‖∇f‖², the
 generator descending f) on a quadratic game whose ∇²_φφ f = −t²I, as App. C assumes."""
 from __future__ import annotations
@@ -35,7 +35,7 @@ def sign(text: str, pattern: str) -> float:
 
 
 @pytest.mark.parametrize("path,pattern", [
-    ("README.md", r"\(1 − γt²\)∇_φ f ([+−]) γ∇²_φθ f∇_θ f"),
+    ("docs/results.md", r"\(1 − γt²\)∇_φ f ([+−]) γ∇²_φθ f∇_θ f"),
     ("gantrain/rules/flow.py", r"\(1 − γt²\)∇_φf ([+−]) γ∇²_φθf∇_θf"),
 ])
 def test_conopt_generator_direction_as_written(path, pattern):

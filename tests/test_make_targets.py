@@ -94,7 +94,7 @@ def test_every_paper_target_is_listed_and_plans_a_sweep_and_a_report(target):
 
 def test_every_documented_target_is_phony_and_figures_runs_every_toy_figure():
     """A target with a `##` help line is .PHONY (a file of its name would silently stop it), and
-    `make figures` runs every toy target the README lists, JARE App. C's check included."""
+    `make figures` runs every toy target docs/papers.md lists, JARE App. C's check included."""
     text = (ROOT / "Makefile").read_text()
     phony = {t for line in text.splitlines() if line.startswith(".PHONY:") for t in line.split()[1:]}
     documented = {m.group(1) for m in re.finditer(r"^([a-z0-9_-]+):[^=\n]*##", text, re.MULTILINE)}

@@ -61,7 +61,7 @@ def test_simgd_is_slower_than_jare(finals):
 # Thresholds and their margins: JARE mean >= 3 (margin 1.4 at the worst path), SimGD mean <= 1.5
 # (margin 0.8), and in every seed JARE above SimGD by >= 1 (smallest gap 2.8, margin 1.8).
 # SimGD does not stay collapsed at this setting (all 8 modes from step 2000 on, seed 0), so the
-# claim is the early one; the figure's claim at the papers' setting is `make fig7` (README).
+# claim is the early one; the figure's claim at the papers' setting is `make fig7` (docs/results.md).
 MOG_STEPS, MOG_LOG = 600, 50
 MOG_SEEDS = (0, 1, 2, 3)
 LATE = 400

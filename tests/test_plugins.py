@@ -1,6 +1,6 @@
 """A rule from another package: a throwaway package in a temporary folder, with one new rule and
 its config (its ``Options`` dataclass), installed beside gantrain with no edit to gantrain
-(README, "Adding an update rule").
+(docs/plugins.md, "Adding an update rule").
 
 It registers the rule in the ``gantrain.rules`` entry-point group; gantrain.config.store makes its
 config group option ``method=scaled_simgd`` from its Options. Then, with nothing else changed: it
@@ -24,7 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NAME = "scaled_simgd"
 
-# The package, file by file: what the README shows.
+# The package, file by file: what docs/plugins.md shows.
 FILES = {
     "pyproject.toml": """
         [build-system]

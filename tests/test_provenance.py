@@ -102,9 +102,8 @@ QUOTE = re.compile(r'“([^”]+)”|"([^"\n]{4,})"')
 # Uses of the word that label no value (names and headings), each with where it stands; each
 # must still occur, so the list cannot outlive its entries.
 NOT_LABELS = {
-    "README.md": ("## Reproducing the papers", "`trajectory`: the paper claims",
-                  "one worker holds the paper-claims module", "a quick paper sweep",
-                  "one multirun grid per paper figure or table"),
+    "README.md": ("[Reproducing the papers](docs/papers.md)", "the paper targets"),
+    "docs/index.md": ("[Reproducing the papers](papers.md)",),
     "docs/install.md": ("`trajectory`: the paper claims", "one worker holds the paper-claims module",
                         "a quick paper sweep"),
     "docs/development.md": ("one multirun grid per paper figure or table",),

@@ -115,7 +115,7 @@ def test_reduce_reaches_the_delegate():
 
 def test_app_c_generator_is_pushed_away_where_jare_converges(tmp_path):
     """Descent on ½‖v‖² alone from far away (μ = 2, the generator 3 below the data, a weak
-    discriminator; README's App. C note): the discriminator saturates and the generator is pushed
+    discriminator; docs/results.md's App. C note): the discriminator saturates and the generator is pushed
     away, where JARE converges. 500 steps at η = 3e-2."""
     start = 3.0                                    # ‖φ0 − v‖: φ0 = (0, −1), v = (0, 2)
     final = {}
