@@ -3,6 +3,7 @@ only ``gantrain.errors``, so schemas anywhere may use it without import cycles).
 from __future__ import annotations
 
 import math
+from dataclasses import field
 from typing import Any
 
 from gantrain.errors import ConfigError
@@ -67,3 +68,18 @@ def required(section: Any, key: str, prefix: str) -> Any:
         raise ConfigError(f"{prefix}.{key} is missing: it has no default besides "
                           f"conf/analyze.yaml's; set it (e.g. +{prefix}.{key}=...)")
     return section[key]
+
+
+FOLLOWS = "config"   # field metadata: the value a composed config gives the field (gantrain.config.store)
+
+
+def follows(key: str, default):
+    """A dataclass field whose value in a composed config is ``${key}``.
+
+    Args:
+        key: the config key it follows (e.g. ``eta``).
+        default: its value when code builds the dataclass directly.
+    Returns:
+        the ``dataclasses.field``.
+    """
+    return field(default=default, metadata={FOLLOWS: "${" + key + "}"})

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from gantrain.lazy import torch
 from gantrain.registry import Registry
-from gantrain.rules.lazy import torch
 
 if TYPE_CHECKING:
     Mean = Callable[[torch.Tensor], torch.Tensor]

@@ -28,8 +28,8 @@ from omegaconf import DictConfig, OmegaConf
 from gantrain import distributed as ddp
 from gantrain import engine
 from gantrain.checkpoint import CheckpointIO, atomic_write_text, rng_state, set_rng_state
-from gantrain.config import ConfigError, validate
-from gantrain.errors import first_line
+from gantrain.config import validate
+from gantrain.errors import ConfigError, first_line
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, hand_over

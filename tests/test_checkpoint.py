@@ -12,7 +12,7 @@ from torch import nn
 
 import gantrain.checkpoint as ckpt_mod
 from gantrain.checkpoint import CheckpointError, CheckpointIO, atomic_write_bytes, atomic_write_text
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 
 
 def enospc(*args, **kwargs):

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import gantrain.train as train_mod
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.jsonl import read_jsonl
 from gantrain.train import EXIT_PREEMPTED, Preempted, train
 from tests.helpers import make_cfg

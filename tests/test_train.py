@@ -12,7 +12,7 @@ import wandb
 from omegaconf import OmegaConf
 
 import gantrain.train as train_mod
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.train import train
 from tests.helpers import make_cfg
 from tests.report.test_report import assert_png

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from gantrain.rules.base import mean_of
 from gantrain.rules.flow import flow_cosines, plain_gradients
+from gantrain.rules.tensors import mean_of
 
 # eq. (30) is about the rules with ``consensus_bound`` (ConOpt). (AltGD, extragradient and
 # optimistic are analysed through SimGD's field, their ``map_of``, so their cosine at a point is 1:

@@ -5,12 +5,9 @@ field depends on the step (``field_follows_step``, CGD) by ρ(I + h·J(h)), any 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from gantrain.analysis.phase import PhaseSettings
 
 _NO_GAMMA_BOUNDS: dict[tuple, float] = {}   # the bound of a rule without γ, per game and options
 
@@ -77,12 +74,12 @@ def _no_gamma_bound(method, options: dict, jacobian, d_params, g_params) -> floa
         lambda h: np.abs(method.map_multipliers(J, ev, n_g, h, options)).max())
 
 
-def lemma4_section(cfg, s: "PhaseSettings", classes: list[list[str]]) -> dict:
+def lemma4_section(cfg, s: Any, classes: list[list[str]]) -> dict:
     """Lemma 4's boundary over the γ range and at the grid's γ, and how often it predicts the grid.
 
     Args:
         cfg: the composed config.
-        s: the phase settings.
+        s: the phase settings (``gantrain.analysis.phase.PhaseSettings``).
         classes: the grid's classes, [i][j] at lr = lrs[i], γ = gammas[j].
     Returns:
         the ``lemma4`` section of phase.json.

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gantrain.analysis.lemma4 import lemma4_boundary, lemma4_section  # noqa: F401 (lemma4_boundary: re-exported)
 from gantrain.checks import required
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 
 CLASSES = ("converged", "too_slow", "diverged")
 CLASS_COLORS = {"converged": "#4daf4a", "too_slow": "#fed976", "diverged": "#e41a1c"}

@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gantrain.analysis.phase import CLASSES, axis_values
 from gantrain.checks import required
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 
 DATASETS = ("mog",)   # games with mode metrics that the ensemble trains
 NEURAL_KEYS = {"lr_range", "gamma_range", "ensemble_size", "min_modes", "min_high_quality",

@@ -17,8 +17,7 @@ from gantrain.analysis.stability import (
     scan_max_stable_step,
 )
 from gantrain.analysis.theory import dirac_eigenvalues, fullrank_eigenvalues, gaussian_eigenvalues
-from gantrain.config import ConfigError
-from gantrain.errors import first_line
+from gantrain.errors import ConfigError, first_line
 from gantrain.games.base import Game
 from gantrain.rules import RULES, build_rule
 

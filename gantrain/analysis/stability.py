@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from gantrain.closed_forms import alternating_multipliers  # noqa: F401 (re-exported)
+
 
 def _ev(eigenvalues) -> np.ndarray:
     return np.asarray(eigenvalues, dtype=complex).reshape(-1)
@@ -45,21 +47,6 @@ def iteration_lower_bounds(zeta: float, tau: float, c: float, eps: float) -> dic
     if math.isfinite(tau) and tau > 2:
         out["corollary2"] = math.ceil(2 * math.log(c / eps) / math.log(tau / (tau - 2)))
     return out
-
-
-def alternating_multipliers(jacobian: np.ndarray, n_g: int, h: float, d_first: bool = True,
-                            d_steps: int = 1, g_steps: int = 1) -> np.ndarray:
-    """Eigenvalues of F′ = Π (I + h G_i′) for alternating half-steps (docs/methods.md §5), where G_i′
-    keeps one player's rows of the field's Jacobian (generator rows first: (φ, θ) order)."""
-    n = jacobian.shape[0]
-    eye = np.eye(n)
-    step_g, step_d = eye.copy(), eye.copy()
-    step_g[:n_g] += h * jacobian[:n_g]
-    step_d[n_g:] += h * jacobian[n_g:]
-    first, second = (step_d, step_g) if d_first else (step_g, step_d)
-    k1, k2 = (d_steps, g_steps) if d_first else (g_steps, d_steps)
-    F = np.linalg.matrix_power(second, k2) @ np.linalg.matrix_power(first, k1)
-    return np.linalg.eigvals(F)
 
 
 def scan_max_stable_step(rho, h_hi: float = 10.0, tol: float = 1e-12, num: int = 200) -> float:

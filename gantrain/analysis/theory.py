@@ -11,42 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-# DiracGAN: a = f′(0) = ½, the slope of SimGD's field at the equilibrium (see dirac_eigenvalues).
-DIRAC_SLOPE = 0.5
-
-
-def roots(a: float, b: float, c: float) -> np.ndarray:
-    """The two complex roots of aλ² + bλ + c.
-
-    Args:
-        a, b, c: the coefficients.
-    Returns:
-        an array [(−b + d)/(2a), (−b − d)/(2a)], d = √(b² − 4ac).
-    """
-    d = np.sqrt(complex(b * b - 4 * a * c))
-    return np.array([(-b + d) / (2 * a), (-b - d) / (2 * a)])
-
-
-def dirac_rotation() -> np.ndarray:
-    """SimGD's DiracGAN spectrum ±ia, a = ``DIRAC_SLOPE``."""
-    return np.array([1j * DIRAC_SLOPE, -1j * DIRAC_SLOPE])
-
-
-def quadratic_spectrum(quadratic: Callable, mu: float, sigma: float, n: int, gamma: float):
-    """The Gaussian game's 2n eigenvalues from a rule's quadratic (a, b, c)(s, γ): n − 1 pairs at
-    s = σ², one at s = σ² + μ².
-
-    Args:
-        quadratic: ``UpdateRule.gaussian_quadratic``.
-        mu, sigma, n: the data mean's norm, its standard deviation, the dimension.
-        gamma: γ.
-    Returns:
-        a complex array, or None where ``quadratic`` gives None.
-    """
-    small, big = quadratic(sigma**2, gamma), quadratic(sigma**2 + mu**2, gamma)
-    if small is None or big is None:
-        return None
-    return np.array(list(roots(*small)) * (n - 1) + list(roots(*big)))
+from gantrain.closed_forms import DIRAC_SLOPE, dirac_rotation, quadratic_spectrum, roots  # noqa: F401 (re-exported)
 
 
 def _rule(method: str):

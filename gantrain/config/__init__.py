@@ -1,4 +1,4 @@
 """Typed config schemas and the checks that run before any work starts."""
-from gantrain.config.schema import ConfigError, validate
+from gantrain.config.schema import validate
 
-__all__ = ["ConfigError", "validate"]
+__all__ = ["validate"]

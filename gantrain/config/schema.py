@@ -14,8 +14,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.checks import check, check_finite, one_of
 from gantrain.config.precision import check_engine
+from gantrain.data.registry import DATASETS
 from gantrain.errors import ConfigError, first_line
-from gantrain.games import DATASETS
 from gantrain.losses import LOSSES
 from gantrain.metrics.defaults import ImageEvalSchema
 from gantrain.models import ARCHS
@@ -26,7 +26,7 @@ __all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "vali
 
 
 # Each rule's options schema is its class's ``Options`` (gantrain.rules), each dataset's and
-# architecture's its registered schema (gantrain.games.DATASETS, gantrain.models.ARCHS): GROUPS.
+# architecture's its registered schema (gantrain.data.registry.DATASETS, gantrain.models.ARCHS): GROUPS.
 
 
 # --- loss, logger --------------------------------------------------------------------

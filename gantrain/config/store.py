@@ -25,9 +25,9 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from gantrain.checks import FOLLOWS
 from gantrain.config.schema import GROUPS, SECTIONS
 from gantrain.metrics.defaults import ImageEvalSchema
-from gantrain.rules.options import FOLLOWS
 
 __all__ = ["CONFIG_DIR", "defaults_of", "forget", "option_schemas", "register"]
 

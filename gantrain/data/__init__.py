@@ -9,7 +9,10 @@ __all__ = ["ImageData", "batch_indices", "batch_seed", "make_fake_images"]
 
 
 def __getattr__(name: str):
-    if name in ("ImageData", "batch_indices", "batch_seed", "make_fake_images"):
+    if name in ("ImageData", "batch_indices", "batch_seed"):
         from gantrain.data import images
         return getattr(images, name)
+    if name == "make_fake_images":
+        from gantrain.data.fake import make_fake_images
+        return make_fake_images
     raise AttributeError(f"module 'gantrain.data' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Dataclass schemas of the image datasets (the ``dataset`` config group).
 
-Registered by name in ``gantrain.games.DATASETS``. This module imports no torch, so config
+Registered by name in ``gantrain.data.registry.DATASETS``. This module imports no torch, so config
 validation may import it.
 """
 from __future__ import annotations
@@ -13,8 +13,9 @@ from gantrain.checks import check, one_of
 
 class ImageDataSchema:
     """Facts shared by the image datasets: they fit every image architecture, and their game is
-    ``gantrain.games.images.ImageGame``. Whether per-sample gradients work depends on the net
-    (batch norm couples the samples), so validation asks the arch, not ``per_sample``."""
+    ``gantrain.games.images.ImageGame`` (``gantrain.games.build_game``). Whether per-sample
+    gradients work depends on the net (batch norm couples the samples), so validation asks the
+    arch, not ``per_sample``."""
     image: ClassVar[bool] = True
     per_sample: ClassVar[bool] = False
     opener: ClassVar[str]   # "module:function" opening it (gantrain.data.sources), given the ImageData
@@ -28,13 +29,6 @@ class ImageDataSchema:
         from gantrain.models import image_archs
 
         return image_archs()
-
-    @classmethod
-    def build_game(cls, cfg, device, dtype):
-        """The image game of ``cfg`` (its dataset is this one)."""
-        from gantrain.games.images import ImageGame
-
-        return ImageGame(cfg, device, dtype)
 
 
 # Each dataset has one resolution (the papers' architectures are built for it), fake_images any.
@@ -145,7 +139,7 @@ class StackedDigitsData(ImageDataSchema):
 
 
 def dataset_schemas() -> dict[str, type]:
-    """The image datasets' schemas by name (``gantrain.games.DATASETS``, plugins included)."""
-    from gantrain.games import DATASETS
+    """The image datasets' schemas by name (``DATASETS``, plugins included)."""
+    from gantrain.data.registry import DATASETS
 
     return {name: DATASETS[name] for name in DATASETS.where(lambda d: d.image)}

@@ -11,7 +11,7 @@ import os
 import pickle
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Protocol
 from urllib.error import URLError
 
 import numpy as np
@@ -20,8 +20,17 @@ from torch.utils.data import Dataset
 
 from gantrain.errors import ConfigError, first_line
 
-if TYPE_CHECKING:
-    from gantrain.data.images import ImageData
+
+class OpenedData(Protocol):
+    """What an opener reads of the ``gantrain.data.images.ImageData`` being built (a protocol, so
+    this module, which ``images`` imports, does not import it back)."""
+    name: str
+    cfg: Any
+    root: Any
+    split: str
+    resolution: int
+    device: Any
+
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 REFERENCE_PERMUTATION_SEED = 0       # imagenet: reference images in a fixed shuffled order
@@ -40,7 +49,7 @@ class Source(NamedTuple):
     preprocess: str = "none"
 
 
-def open_cifar10(data: "ImageData") -> Source:
+def open_cifar10(data: "OpenedData") -> Source:
     """CIFAR-10 from ``dataset.root`` (downloaded there when ``dataset.download``), on the device."""
     from torchvision.datasets import CIFAR10
     folder = data.root / CIFAR10.base_folder
@@ -78,15 +87,15 @@ def open_cifar10(data: "ImageData") -> Source:
     return Source(images=images.to(data.device), preprocess="none")
 
 
-def open_fake_images(data: "ImageData") -> Source:
+def open_fake_images(data: "OpenedData") -> Source:
     """The generated blob images, on the device."""
-    from gantrain.data.images import FAKE_IMAGES_SEED, make_fake_images
+    from gantrain.data.fake import FAKE_IMAGES_SEED, make_fake_images
 
     return Source(images=make_fake_images(data.cfg.size, data.resolution).to(data.device),
                   preprocess=f"generated(blobs, seed={FAKE_IMAGES_SEED})")
 
 
-def open_digits(data: "ImageData") -> Source:
+def open_digits(data: "OpenedData") -> Source:
     """scikit-learn's digits of ``dataset.split``, one channel, on the device."""
     from gantrain.data.digits import PREPROCESS, digit_images
 
@@ -94,7 +103,7 @@ def open_digits(data: "ImageData") -> Source:
     return Source(images=images.to(data.device), preprocess=PREPROCESS)
 
 
-def open_stacked_digits(data: "ImageData") -> Source:
+def open_stacked_digits(data: "OpenedData") -> Source:
     """``dataset.size`` stacked triples of the digits of ``dataset.split``, on the device."""
     from gantrain.data.digits import PREPROCESS, STACK, stacked_digits
 
@@ -103,7 +112,7 @@ def open_stacked_digits(data: "ImageData") -> Source:
                   preprocess=f"{PREPROCESS},stacked({STACK},draw_seed={data.cfg.draw_seed})")
 
 
-def open_celeba(data: "ImageData") -> Source:
+def open_celeba(data: "OpenedData") -> Source:
     """CelebA's aligned images under ``dataset.root``, decoded by the loader's workers."""
     root = data.root
     candidates = [root / "celeba" / "img_align_celeba", root / "img_align_celeba",
@@ -128,7 +137,7 @@ def open_celeba(data: "ImageData") -> Source:
                                            f"resize({data.resolution},bilinear,antialias)"))
 
 
-def open_imagenet(data: "ImageData") -> Source:
+def open_imagenet(data: "OpenedData") -> Source:
     """ImageNet's class folders under ``dataset.root``, decoded by the loader's workers."""
     from torchvision.datasets import ImageFolder
     split_dir = data.root / data.split
@@ -152,7 +161,7 @@ def open_imagenet(data: "ImageData") -> Source:
                   preprocess=f"resize_shorter({data.resolution},bilinear,antialias),center_crop")
 
 
-def check_first_image(data: "ImageData", files: "ImageFiles") -> None:
+def check_first_image(data: "OpenedData", files: "ImageFiles") -> None:
     """Decode the first image now: an unreadable file or a too large crop fails before any work."""
     from PIL import Image
     path = files.path(0)

@@ -65,7 +65,7 @@ class ImageGame(Game):
         self._scored = None   # (step, uint8 samples, mode histogram) of the last evaluation
         self.evaluator = None
         if self.eval_every > 0:
-            from gantrain.games import DATASETS
+            from gantrain.data.registry import DATASETS
             from gantrain.registry import load
             evaluator = load(DATASETS[cfg.dataset.name].evaluator)   # IS/FID, or the digits metrics
             self.evaluator = evaluator(cfg.eval, self.data, self.device)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import torch
 
-from gantrain.config.schema import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
 from gantrain.metrics.fid import feature_stats, fid_from_stats
 from gantrain.metrics.inception import (

@@ -19,7 +19,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.models.dcgan import DCGAN_BATCH_NORM, DCGAN_STAGES, INITS, build_dcgan, init_weights
 from gantrain.models.resnet import RESNETS, build_resnet
 
@@ -78,7 +78,7 @@ def build_image_models(arch_cfg, resolution: int, channels: int = 3,
                        dataset: str = "the dataset") -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator): generator(z [B, arch.z_dim]) -> images [B,C,R,R] in [-1,1]
     (tanh); discriminator(x [B,C,R,R]) -> logits [B], C = ``channels``. Raises
-    gantrain.config.ConfigError (one line) when the arch does not support `resolution` (e.g.
+    gantrain.errors.ConfigError (one line) when the arch does not support `resolution` (e.g.
     resnet_v1 needs 32) or ``arch.channels`` is set to another number than ``channels``."""
     name = _get(arch_cfg, "name")
     if name not in IMAGE_ARCHS:

@@ -3,7 +3,7 @@ over stacked members (the ensemble, ``gantrain.ensemble.optim``).
 
 An optimizer is one module and one class, registered in ``gantrain.optim.OPTIMS`` (a plugin: the
 ``gantrain.optims`` entry-point group). Its ``Options`` dataclass is its config (defaults and
-checks, torch-free); ``build`` and ``stacked_update`` use torch through ``gantrain.rules.lazy``,
+checks, torch-free); ``build`` and ``stacked_update`` use torch through ``gantrain.lazy``,
 so config validation never imports it.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from gantrain.checks import check
-from gantrain.rules.lazy import torch
+from gantrain.lazy import torch
 
 
 def check_lr(lr: float) -> None:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gantrain.checks import check
+from gantrain.checks import check, follows
+from gantrain.lazy import torch
 from gantrain.optim.base import Optimizer, check_lr
-from gantrain.rules.lazy import torch
-from gantrain.rules.options import follows
 
 
 @dataclass

@@ -7,10 +7,11 @@ round: ``d_steps`` discriminator updates and ``g_steps`` generator updates.
 """
 from dataclasses import dataclass
 
-from gantrain.rules.base import UpdateRule, apply, grads, norm
+from gantrain.rules.base import UpdateRule, apply
 from gantrain.rules.flow import cosine
 from gantrain.rules.options import MethodOptions, check, positive_int
 from gantrain.rules.simgd import SimGD
+from gantrain.rules.tensors import grads, norm
 
 
 @dataclass
@@ -46,11 +47,11 @@ class AltGD(UpdateRule):
 
     @classmethod
     def map_multipliers(cls, jacobian, eigenvalues, n_g, lr, options):
-        """The alternating half-steps' multipliers (gantrain.analysis.stability); None without a
+        """The alternating half-steps' multipliers (gantrain.closed_forms); None without a
         dense Jacobian."""
         if jacobian is None:
             return None
-        from gantrain.analysis.stability import alternating_multipliers
+        from gantrain.closed_forms import alternating_multipliers
 
         o = cls.options_of(options)
         return alternating_multipliers(jacobian, n_g, lr, d_first=bool(o.d_first),

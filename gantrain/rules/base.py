@@ -13,57 +13,21 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from gantrain.errors import ConfigError
-from gantrain.rules.lazy import torch
+from gantrain.lazy import torch
 from gantrain.rules.options import MethodOptions
+from gantrain.rules.tensors import Tensors, identity
 
 if TYPE_CHECKING:
     import numpy as np
 
     from gantrain.games.base import Game
 
-    Tensors = list[torch.Tensor]
     LossPair = tuple[torch.Tensor, torch.Tensor]   # (L_D, L_G)
 else:
-    Tensors = list
     LossPair = tuple
 # What penalty a player's direction gets: none; "full" = ∇ R with R = ½‖v‖² (ConOpt);
 # "cross" = ∇ of half the squared norm of the *other* player's gradient (JARE).
 Penalty = Literal["none", "full", "cross"]
-
-
-def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool) -> Tensors:
-    """∇ loss w.r.t. params; unreached parameters get zeros, never None.
-
-    Args:
-        loss: a scalar.
-        params: the tensors to differentiate by.
-        create_graph: keep the result differentiable (for a second backward pass).
-    Returns:
-        one gradient per parameter.
-    """
-    out = torch.autograd.grad(loss, params, create_graph=create_graph, retain_graph=True,
-                              allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, out)]
-
-
-def identity(tensors: Tensors) -> Tensors:
-    """The reduction of one process: the local values are the global ones."""
-    return tensors
-
-
-def dot(a: Tensors, b: Tensors) -> torch.Tensor:
-    """⟨a, b⟩ summed over all tensors of two matching lists (a 0-d tensor)."""
-    return sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b))
-
-
-def mean_of(lists: list[Tensors]) -> Tensors:
-    """The elementwise mean of matching tensor lists (the list itself when there is one)."""
-    return lists[0] if len(lists) == 1 else [sum(t) / len(lists) for t in zip(*lists)]
-
-
-def norm(a: Tensors) -> torch.Tensor:
-    """‖a‖ over all tensors of the list (a 0-d tensor)."""
-    return dot(a, a).sqrt()
 
 
 @dataclass
@@ -182,7 +146,7 @@ class UpdateRule:
         Returns:
             a complex array of 2n eigenvalues, or None.
         """
-        from gantrain.analysis.theory import quadratic_spectrum
+        from gantrain.closed_forms import quadratic_spectrum
 
         return quadratic_spectrum(cls.gaussian_quadratic, mu, sigma, n, gamma)
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gantrain.errors import ConfigError
-from gantrain.rules.base import Direction, FieldRule, grads, identity, norm
-from gantrain.rules.lazy import torch
+from gantrain.lazy import torch
+from gantrain.rules.base import Direction, FieldRule
 from gantrain.rules.options import SameBatchOptions, check, follows, positive_int
+from gantrain.rules.tensors import grads, identity, norm
 
 DENSE_MAX = 4000   # generator parameters up to which a differentiable (dense) solve is allowed
 
@@ -92,7 +93,7 @@ class CGD(FieldRule):
     def dirac_eigenvalues(cls, gamma, lr):
         """With η = lr: u = (I + lr·H_off)⁻¹v, H_off the off-diagonal blocks of ∂v/∂w, here all
         of −M, so the field's Jacobian is (I − lr·M)⁻¹M: λ/(1 − lr·λ) = (−lr·a² ± ia)/(1 + lr²a²)."""
-        from gantrain.analysis.theory import dirac_rotation
+        from gantrain.closed_forms import dirac_rotation
 
         rot = dirac_rotation()
         return rot / (1 - lr * rot)

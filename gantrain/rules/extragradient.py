@@ -12,9 +12,9 @@ eigenvalues of the SimGD field's Jacobian) and its equivalent field, whose Jacob
 """
 from __future__ import annotations
 
+from gantrain.lazy import torch
 from gantrain.rules.base import Delegating, UpdateRule, apply
 from gantrain.rules.flow import flow_cosines
-from gantrain.rules.lazy import torch
 from gantrain.rules.options import SameBatchOptions
 from gantrain.rules.simgd import SimGD
 

@@ -14,14 +14,13 @@ when γt² > 1 and gradnorm always; JARE's is ∇_φf + γ∇²_φθf∇_θf, wh
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from gantrain.rules.base import Tensors, dot, grads
-from gantrain.rules.lazy import torch
+from gantrain.lazy import torch
+from gantrain.rules.tensors import Tensors, dot, grads
 
 if TYPE_CHECKING:
     from gantrain.games.base import Game
-    from gantrain.rules.base import UpdateRule
 
 KEYS = ("flow_cos_g", "flow_cos_d")
 
@@ -38,7 +37,7 @@ def flow_cosines(u_d: Tensors, u_g: Tensors, plain_d: Tensors, plain_g: Tensors)
     return {"flow_cos_g": cosine(u_g, plain_g), "flow_cos_d": cosine(u_d, plain_d)}
 
 
-def plain_gradients(rule: "UpdateRule", game: "Game", losses: tuple[torch.Tensor, torch.Tensor],
+def plain_gradients(rule: Any, game: "Game", losses: tuple[torch.Tensor, torch.Tensor],
                     d_params: Sequence[torch.Tensor],
                     g_params: Sequence[torch.Tensor]) -> tuple[Tensors, Tensors]:
     """(∇_θ L_D, ∇_φ L_G) of the game's own losses (a rule's penalties left out), reduced over
@@ -50,7 +49,7 @@ def plain_gradients(rule: "UpdateRule", game: "Game", losses: tuple[torch.Tensor
     return out[:len(g_d)], out[len(g_d):]
 
 
-def batch_flow_cosines(rule: "UpdateRule", game: "Game", x: torch.Tensor, z: torch.Tensor,
+def batch_flow_cosines(rule: Any, game: "Game", x: torch.Tensor, z: torch.Tensor,
                        u_d: Tensors, u_g: Tensors) -> dict:
     """The diagnostic for directions taken on the batch (x, z) at the game's current point: one
     more forward and backward pass of the game's plain losses (the rule's calls it at log steps

@@ -9,8 +9,8 @@ form); this rule delegates to one whose penalty is ConOpt's and whose plain part
 """
 from __future__ import annotations
 
+from gantrain.lazy import torch
 from gantrain.rules.base import Delegating, FieldRule
-from gantrain.rules.lazy import torch
 from gantrain.rules.options import EstimateOptions
 from gantrain.rules.simultaneous import SimultaneousRule
 
@@ -48,7 +48,7 @@ class GradNorm(Delegating, FieldRule):
         """−γMᵀM = −γa²I."""
         import numpy as np
 
-        from gantrain.analysis.theory import DIRAC_SLOPE as a
+        from gantrain.closed_forms import DIRAC_SLOPE as a
 
         return np.array([-gamma * a * a, -gamma * a * a], dtype=complex)
 

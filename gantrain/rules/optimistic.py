@@ -11,10 +11,10 @@ to first order in η its equivalent field has Jacobian J + ηJ², as extragradie
 """
 from __future__ import annotations
 
+from gantrain.lazy import torch
 from gantrain.rules.base import apply
 from gantrain.rules.extragradient import TwoPointRule
 from gantrain.rules.flow import flow_cosines
-from gantrain.rules.lazy import torch
 
 
 class Optimistic(TwoPointRule):

@@ -7,27 +7,13 @@ the dataclass alone and every check runs the same way before a run and in code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
-from gantrain.checks import check, holds, one_of, positive_int
+from gantrain.checks import FOLLOWS, check, follows, holds, one_of, positive_int
 
 __all__ = ["FOLLOWS", "EstimateOptions", "MethodOptions", "SameBatchOptions", "check", "follows",
-           "holds", "one_of", "positive_int"]
-
-FOLLOWS = "config"   # field metadata: the value a composed config gives the field (gantrain.config.store)
-
-
-def follows(key: str, default):
-    """A dataclass field whose value in a composed config is ``${key}``.
-
-    Args:
-        key: the config key it follows (e.g. ``eta``).
-        default: its value when code builds the dataclass directly.
-    Returns:
-        the ``dataclasses.field``.
-    """
-    return field(default=default, metadata={FOLLOWS: "${" + key + "}"})
+           "holds", "one_of", "positive_int"]   # re-exported for rules and plugins
 
 
 @dataclass

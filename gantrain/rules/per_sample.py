@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.func import functional_call, grad, vmap
 
-from gantrain.rules.base import Tensors
+from gantrain.rules.tensors import Tensors
 
 if TYPE_CHECKING:
     from gantrain.games.base import Game

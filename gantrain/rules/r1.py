@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gantrain.lazy import torch
 from gantrain.rules.base import Delegating, FieldRule
-from gantrain.rules.lazy import torch
 from gantrain.rules.options import SameBatchOptions
 from gantrain.rules.simgd import SimGD
 
@@ -39,8 +39,8 @@ class R1(Delegating, FieldRule):
     def dirac_eigenvalues(cls, gamma, lr):
         """∇ₓD = θ on every sample, so the penalty γθ²/2 adds −γ to the θθ entry:
         λ² + γλ + a² = 0, λ = −γ/2 ± √(γ²/4 − a²)."""
-        from gantrain.analysis.theory import DIRAC_SLOPE as a
-        from gantrain.analysis.theory import roots
+        from gantrain.closed_forms import DIRAC_SLOPE as a
+        from gantrain.closed_forms import roots
 
         return roots(1, float(gamma), a * a)
 

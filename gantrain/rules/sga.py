@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gantrain.rules.base import Direction, FieldRule, dot, grads, identity, mean_of, norm
-from gantrain.rules.lazy import torch
+from gantrain.lazy import torch
+from gantrain.rules.base import Direction, FieldRule
 from gantrain.rules.options import EstimateOptions, check
+from gantrain.rules.tensors import dot, grads, identity, mean_of, norm
 
 
 @dataclass
@@ -52,8 +53,8 @@ class SGA(FieldRule):
     def dirac_eigenvalues(cls, gamma, lr):
         """u = v + γAᵀv, A the antisymmetric part of ∂v/∂w = −M, which is all of it: M − γMᵀM,
         as ConOpt (``align``'s sign is + at a rest point, where the alignment term is ε > 0)."""
-        from gantrain.analysis.theory import DIRAC_SLOPE as a
-        from gantrain.analysis.theory import dirac_rotation
+        from gantrain.closed_forms import DIRAC_SLOPE as a
+        from gantrain.closed_forms import dirac_rotation
 
         return dirac_rotation() - float(gamma) * a * a
 

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
-from gantrain.rules.base import (
-    Direction,
-    FieldRule,
-    Penalty,
-    Tensors,
-    apply,
-    dot,
-    grads,
-    identity,
-    mean_of,
-    norm,
-)
-from gantrain.rules.lazy import torch
+from gantrain.lazy import torch
+from gantrain.rules.base import Direction, FieldRule, Penalty, apply
 from gantrain.rules.options import EstimateOptions
+from gantrain.rules.tensors import Tensors, dot, grads, identity, mean_of, norm
 
 if TYPE_CHECKING:
     from gantrain.rules.per_sample import PerSample
@@ -54,8 +44,8 @@ class SimultaneousRule(FieldRule):
         of v: both players penalized (ConOpt, and JARE, as M's diagonal blocks are 0), M − γMᵀM =
         M − γa²I; one player (−γa² in its row only), the roots of λ² + γa²λ + a² = 0; none, M's
         ±ia (gantrain.analysis.theory.dirac_eigenvalues)."""
-        from gantrain.analysis.theory import DIRAC_SLOPE as a
-        from gantrain.analysis.theory import dirac_rotation, roots
+        from gantrain.closed_forms import DIRAC_SLOPE as a
+        from gantrain.closed_forms import dirac_rotation, roots
 
         penalized = ["none" != p for p in (cls.penalize_generator, cls.penalize_discriminator)]
         if all(penalized):

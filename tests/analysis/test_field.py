@@ -16,7 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from gantrain import analyze
 from gantrain.analysis.field import FieldSettings, compute_fields
 from gantrain.cli import CONFIG_DIR
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.rules import RULES
 from gantrain.train import train
 from tests.helpers import make_cfg

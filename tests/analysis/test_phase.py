@@ -14,7 +14,7 @@ import torch
 from gantrain.analysis.phase import PhaseSettings, axis_values, classify, lemma4_boundary, run_grid
 from gantrain.analysis.stability import max_stable_step
 from gantrain.analysis.theory import gaussian_eigenvalues
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.train import train
 from tests.helpers import make_cfg
 from tests.report.test_report import assert_png

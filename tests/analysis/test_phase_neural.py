@@ -19,7 +19,7 @@ from gantrain.analysis.phase_neural import (
     point_dir,
     run_neural_phase,
 )
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.train import train
 from tests.helpers import make_cfg
 

@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 from torch.func import functional_call
 
 from gantrain.analyze import spectrum_at
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.games import build_game
 from gantrain.train import train
 from tests.helpers import make_cfg

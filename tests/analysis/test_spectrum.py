@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from gantrain.analysis.jacobian import JacobianOperator, top_eigenvalues
-from gantrain.analysis.stability import alternating_multipliers
 from gantrain.analysis.theory import simgd_jacobian
 from gantrain.analyze import spectrum_at
+from gantrain.closed_forms import alternating_multipliers
 from gantrain.games import build_game
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
@@ -142,7 +142,7 @@ def test_simgd_iteration_bounds_follow_the_corollaries():
 
 
 def test_equilibrium_needs_the_gaussian_game():
-    from gantrain.config import ConfigError
+    from gantrain.errors import ConfigError
 
     with pytest.raises(ConfigError, match="analysis.point"):
         spectrum_at(make_cfg("arch.width=4", "arch.depth=1"))

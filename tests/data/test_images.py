@@ -15,10 +15,10 @@ from PIL import Image
 from torchvision.datasets import CIFAR10
 
 from gantrain.cli import CONFIG_DIR
-from gantrain.config import ConfigError
 from gantrain.config.schema import merge
 from gantrain.data import ImageData, batch_indices, batch_seed, make_fake_images
 from gantrain.data.schema import dataset_schemas
+from gantrain.errors import ConfigError
 
 CIFAR_TRAIN_PER_FILE, CIFAR_TEST = 7, 5
 

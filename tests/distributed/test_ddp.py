@@ -180,7 +180,7 @@ def test_resumed_two_process_run_equals_uninterrupted_and_one_process(ddp_runs, 
 
 
 def test_world_size_must_divide_the_global_batch(tmp_path):
-    from gantrain.config import ConfigError
+    from gantrain.errors import ConfigError
     from gantrain.train import check_distributed
 
     with pytest.raises(ConfigError, match="batch_size=6 is invalid with 4 processes"):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from gantrain.config import ConfigError
 from gantrain.ensemble import COVERED, train_ensemble
+from gantrain.errors import ConfigError
 from tests.ensemble.common import ensemble_vs_single, member_cfgs, summary
 
 F64 = dict(rtol=1e-10, atol=1e-12)

@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from gantrain.analysis.jacobian import field_jacobian
 from gantrain.analysis.spectrum import move_to_point
 from gantrain.analysis.theory import DIRAC_CLOSED_FORM, dirac_eigenvalues
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.games import build_game
 from gantrain.rules import RULES, build_rule
 from gantrain.train import train

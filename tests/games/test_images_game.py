@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.train import train
 from tests.helpers import make_cfg
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gantrain.config.schema import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
 from gantrain.metrics.evaluator import ImageEvaluator
 from gantrain.metrics.inception import (

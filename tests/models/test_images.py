@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.games.base import Game
 from gantrain.losses import gan_losses
 from gantrain.models.dcgan import BatchNorm, conv, deconv

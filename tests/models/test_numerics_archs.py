@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from gantrain.config import ConfigError
+from gantrain.errors import ConfigError
 from gantrain.losses import gan_losses
 from gantrain.models.dcgan import Residual
 from gantrain.models.images import build_image_models

@@ -2,7 +2,7 @@
 
 A rule's facts (its options schema, second order or not, colour, ...) are read by config
 validation, which answers before torch loads (``import torch`` alone takes seconds). The rule
-modules therefore write ``from gantrain.rules.lazy import torch``: the name behaves as the torch
+modules therefore write ``from gantrain.lazy import torch``: the name behaves as the torch
 module, and the real import happens at the first attribute read, when a rule is built or run.
 A plugin rule may do the same to keep ``gantrain method=<plugin> <bad value>`` instant.
 """
