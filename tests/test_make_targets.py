@@ -12,17 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.report.test_html import assert_page
 from tests.report.test_report import assert_png
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make(target: str, tmp_path: Path, sweep_args: str) -> subprocess.CompletedProcess:
+def make(target: str, tmp_path: Path, sweep_args: str, *more: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
     cmd = ["make", "-C", str(ROOT), target, "QUICK=1", f"VENV={Path(sys.executable).parent.parent}",
            f"RUNS={tmp_path / 'runs'}", f"REPORTS={tmp_path / 'reports'}",
-           f"SWEEP_ARGS={sweep_args} logger=none"]
+           f"SWEEP_ARGS={sweep_args} logger=none", *more]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -52,6 +53,20 @@ def test_fig7_quick_sweep_and_report(tmp_path):
     assert_png(report / "modes.png")
     table = (report / "table.md").read_text()
     assert "conopt" in table and "jare" in table and "simgd" in table
+    assert_page(report / "report.html", runs=5)     # the figures embedded, the 5 runs linked
+
+
+@pytest.mark.long
+def test_zoo_quick_runs_and_writes_its_html_report(tmp_path):
+    """`make zoo QUICK=1` cut to two rules on two games and their phase diagrams: the report's
+    summary, table and report.html."""
+    proc = make("zoo", tmp_path, "steps=20 checkpoint_every=20", "ZOO_JOBS=1",
+                "ZOO_ARGS=--methods simgd,jare --parts dirac,gaussian_mu2,phase")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = tmp_path / "reports" / "zoo"
+    assert {r["method"] for r in csv.DictReader((report / "table.csv").open())} == {"simgd", "jare"}
+    page = assert_page(report / "report.html", runs=6)   # 2 rules x 2 games + 2 phase diagrams
+    assert len(page.tags["img"]) == 2                    # dynamics.png, stability.png
 
 
 @pytest.mark.long

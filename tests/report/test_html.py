@@ -107,6 +107,30 @@ class Page(HTMLParser):
             self.scripts.append(data)
 
 
+def assert_page(path: Path, runs: int) -> Page:
+    """A written report.html parses, embeds every image of its report folder byte for byte, and
+    lists ``runs`` run directories, each with a link.
+
+    Args:
+        path: the page.
+        runs: how many run directories it must list.
+
+    Returns:
+        The parsed page.
+    """
+    page = Page(path.read_text(encoding="utf-8"))
+    images = sorted(p.read_bytes() for p in path.parent.rglob("*") if p.suffix in (".png", ".gif"))
+    embedded = sorted(base64.b64decode(a["src"].split(",", 1)[1]) for a in page.tags.get("img", []))
+    assert images and embedded == images
+    table = next(t for t in page.tables if t[0][:2] == ["job", "run directory"])
+    assert len(table) - 1 == runs
+    folders = sum(row[3] != "no run directory" for row in table[1:])
+    targets = {(path.parent / unquote(a["href"])).resolve() for a in page.tags["a"]
+               if not a["href"].startswith("#")}
+    assert len(targets) == folders and all(t.is_dir() for t in targets)
+    return page
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = build_sweep_dir(tmp_path_factory.mktemp("html") / "sweep")
@@ -225,4 +249,5 @@ def test_the_console_script_writes_the_page(tmp_path, capsys):
     root = build_sweep_dir(tmp_path / "s")
     assert main([str(root), "--html", "--out", str(tmp_path / "out")]) == 0
     assert f"wrote {tmp_path / 'out' / 's' / 'report.html'}" in capsys.readouterr().out
+    assert_page(tmp_path / "out" / "s" / "report.html", runs=14)    # 13 folders, job 12 refused
     assert not list((tmp_path / "out" / "s").glob(".*tmp"))
