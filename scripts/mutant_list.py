@@ -309,4 +309,18 @@ MUTANTS = [
            "each logged picture gets a wandb key of its own step (images/step_000500, ...): no "
            "sample-grid or mode-histogram panel follows the run",
            ("tests/test_tracking.py", "-k", "offline")),
+    Mutant("optuna-storage-not-reused", "gantrain/sweep/optuna_study.py",
+           'url = self.storage or f"sqlite:///{sweep_dir / STUDY_FILE}"', 'url = self.storage',
+           "the study lives in memory, not in the sweep directory: a rerun after a kill -9 starts "
+           "a new study whose trials 0, 1, ... land in the finished trials' directories",
+           ("tests/sweep/test_resume.py", "-k", "optuna and basic")),
+    Mutant("optuna-running-trials-forgotten", "gantrain/sweep/optuna_study.py",
+           "        self._rerun_interrupted(study, sweep_dir, space, fixed)\n", "",
+           "trials a killed sweep left RUNNING are never run again nor told: the half-way run is "
+           "never finished, and the study ends one trial short of n_trials",
+           ("tests/sweep/test_resume.py", "-k", "optuna and basic")),
+    Mutant("sweep-record-not-resumed", "gantrain/sweep/record.py",
+           '"partial": "resumed"', '"partial": "done"',
+           "sweep.json says done for a job that a rerun finished from an earlier try's checkpoint",
+           ("tests/sweep/test_record.py",)),
 ]

@@ -99,27 +99,35 @@ def check_grid(sweep_dir: Path, jobs: list[list[str]]) -> None:
             "hydra.sweep.dir (nothing was changed)")
 
 
-def check_study_dir(sweep_dir: Path, storage: str | None) -> None:
+def check_study_dir(sweep_dir: Path, storage: str | None, study_name: str | None) -> None:
     """One-line ConfigError for an Optuna sweep directory that cannot be continued: trial
-    directories without the study's storage (an older gantrain), or a storage that cannot be
-    read. ``storage``: the configured storage URL (None: the sweep directory's own)."""
+    directories without the study's storage (an older gantrain), a storage that cannot be read,
+    or a sweep directory's storage that holds another study (its trial numbers would reuse the
+    job directories). ``storage``, ``study_name``: as configured (None: the defaults)."""
     read_sweep_file(sweep_dir)
     db = Path(sweep_dir) / STUDY_FILE
     if storage is None and not db.exists():
         trials = job_dirs(sweep_dir)
         if trials:
             raise ConfigError(
-                f"hydra.sweep.dir={sweep_dir} holds {len(trials)} trials of an Optuna search by an "
-                f"older gantrain (no {STUDY_FILE}): it cannot be continued; choose another "
-                "hydra.sweep.dir (its runs are untouched, gantrain-report reads them)")
+                f"hydra.sweep.dir={sweep_dir} holds {len(trials)} trials of an Optuna search but "
+                f"no {STUDY_FILE} (an older gantrain's search, or its study file removed): it "
+                "cannot be continued; choose another hydra.sweep.dir (its runs are untouched, "
+                "gantrain-report reads them)")
         return
     url = storage or f"sqlite:///{db}"
     try:
         import optuna
 
-        optuna.storages.get_storage(url).get_all_study_summaries()
+        names = [s.study_name for s in optuna.storages.get_storage(url).get_all_study_summaries()]
     except Exception as e:   # noqa: BLE001 - any reason a storage cannot be read is said the same way
         raise_unreadable(url, e)
+    name = study_name or STUDY_NAME
+    if storage is None and names and name not in names:
+        raise ConfigError(f"hydra.sweeper.study_name={name} is invalid: {db} holds the study "
+                          f"{', '.join(names)} (trial k runs in job directory k, so one study per "
+                          "sweep directory); leave study_name as it was or choose another "
+                          "hydra.sweep.dir")
 
 
 def raise_unreadable(url: str, e: BaseException) -> None:
@@ -145,7 +153,8 @@ def check_sweep_dir(master: Any, jobs: list[list[str]] | None, optuna: bool) -> 
     hold(sweep_dir)
     try:
         if optuna:
-            check_study_dir(sweep_dir, master.hydra.sweeper.get("storage"))
+            sweeper = master.hydra.sweeper
+            check_study_dir(sweep_dir, sweeper.get("storage"), sweeper.get("study_name"))
         elif jobs is not None:
             check_grid(sweep_dir, jobs)
             for n in range(len(jobs)):   # a job of a killed sweep still running elsewhere ends first

@@ -52,7 +52,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
         space, fixed = self._search_space(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir).absolute()
         hold(sweep_dir)
-        check_study_dir(sweep_dir, self.storage)
+        check_study_dir(sweep_dir, self.storage, self.study_name)
         study = self._open_study(sweep_dir)
         self._rerun_interrupted(study, sweep_dir, space, fixed)
         while (todo := self.n_trials - _counted(study, space)) > 0:

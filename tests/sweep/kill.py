@@ -35,12 +35,21 @@ def job_dirs(sweep_dir: Path) -> dict[int, Path]:
     return {int(p.name): p for p in sweep_dir.iterdir() if p.name.isdigit()} if sweep_dir.is_dir() else {}
 
 
+def _last_step(d: Path) -> int:
+    """The last step a running job logged (metrics.jsonl; -1 before its first record)."""
+    try:
+        return json.loads((d / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    except (OSError, IndexError, ValueError, KeyError):
+        return -1
+
+
 def _interrupted(sweep_dir: Path) -> bool:
-    """At least one job finished and another is half way (a checkpoint, no summary)."""
+    """At least one job finished and another is in its first third (a checkpoint, no summary):
+    early enough that it is still running when the kill comes, whatever the machine's load."""
     dirs = job_dirs(sweep_dir).values()
     done = [d for d in dirs if (d / "summary.json").exists()]
     mid = [d for d in dirs if not (d / "summary.json").exists()
-           and (d / "checkpoints" / "last.pt").exists()]
+           and (d / "checkpoints" / "last.pt").exists() and _last_step(d) <= STEPS // 3]
     return bool(done and mid)
 
 
@@ -63,14 +72,15 @@ def kill_midway(cmd: list[str], sweep_dir: Path, cwd: Path, timeout: float = 600
 
 def snapshot(sweep_dir: Path) -> dict[int, dict]:
     """Each job directory as the kill left it: its overrides, and its summary and metrics
-    (bytes and mtime) when it had finished."""
+    (bytes and mtime) when its run had finished (completed or diverged)."""
     out = {}
     for n, d in job_dirs(sweep_dir).items():
         s = d / "summary.json"
+        finished = s.exists() and C.summary(d)["status"] in ("completed", "diverged")
         out[n] = {"overrides": _overrides(d),
-                  "finished": s.exists(),
+                  "finished": finished,
                   "files": {f.name: (f.read_bytes(), f.stat().st_mtime_ns)
-                            for f in (s, d / "metrics.jsonl") if s.exists()}}
+                            for f in (s, d / "metrics.jsonl") if finished}}
     return out
 
 

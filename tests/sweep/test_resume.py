@@ -5,6 +5,7 @@ study continues from its storage to n_trials in total. Then the bad input of a s
 each in one line with nothing changed. The SLURM launcher: tests/slurm/test_sweep_resume.py."""
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -77,7 +78,7 @@ def test_changed_grid_is_refused_in_one_line(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("content,msg", [
     (b"not a database, just bytes" * 100, "optuna.db is unreadable (file is not a database)"),
-    (None, "holds 1 trials of an Optuna search by an older gantrain (no optuna.db)"),
+    (None, "holds 1 trials of an Optuna search but no optuna.db (an older gantrain's search"),
 ])
 def test_bad_study_dir_is_one_line(tmp_path, content, msg):
     sweep = tmp_path / "search"
@@ -103,3 +104,17 @@ def test_a_sweep_dir_in_use_is_refused(tmp_path):
     finally:
         lock.release()
     assert f"hydra.sweep.dir={sweep} is in use by another gantrain sweep (host=" in line
+
+
+@pytest.mark.slow
+def test_another_study_name_in_the_same_dir_is_refused(tmp_path):
+    os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")   # as gantrain.sweep does
+    import optuna
+
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    optuna.create_study(study_name="gantrain", storage=f"sqlite:///{sweep}/optuna.db")
+    before = _tree(sweep)
+    line = _refused(tmp_path, *SEARCH, "hydra.sweeper.study_name=other", f"hydra.sweep.dir={sweep}")
+    assert "hydra.sweeper.study_name=other is invalid" in line and "holds the study gantrain" in line
+    assert _tree(sweep) == before
