@@ -323,4 +323,15 @@ MUTANTS = [
            '"partial": "resumed"', '"partial": "done"',
            "sweep.json says done for a job that a rerun finished from an earlier try's checkpoint",
            ("tests/sweep/test_record.py",)),
+    Mutant("optuna-jobs-numbered-from-zero", "gantrain/sweep/optuna_study.py",
+           "initial_job_idx=numbers[i]", "initial_job_idx=0",
+           "each batch of trials runs in job directories 0, 1, ... (the plugin's numbering after a "
+           "restart): a rerun's trial lands in a finished trial's directory",
+           ("tests/sweep/test_resume.py", "-k", "optuna and basic")),
+    Mutant("grid-change-unseen", "gantrain/sweep/guard.py",
+           "if n in recorded and _compared(recorded[n]) != _compared(job)]",
+           "if n in recorded and sorted(recorded[n]) == sorted(job) and False]",
+           "a grid rerun in its sweep directory with other points under the same job numbers "
+           "goes ahead, each job then refused by its own run directory, and nothing says why",
+           ("tests/sweep/test_guard.py",)),
 ]
