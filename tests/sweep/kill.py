@@ -71,14 +71,16 @@ def kill_midway(cmd: list[str], sweep_dir: Path, cwd: Path, timeout: float = 600
 
 
 def snapshot(sweep_dir: Path) -> dict[int, dict]:
-    """Each job directory as the kill left it: its overrides, and its summary and metrics
-    (bytes and mtime) when its run had finished (completed or diverged)."""
+    """Each job directory as the kill left it: its overrides, whether it had a checkpoint, and
+    its summary and metrics (bytes and mtime) when its run had finished (completed or
+    diverged)."""
     out = {}
     for n, d in job_dirs(sweep_dir).items():
         s = d / "summary.json"
         finished = s.exists() and C.summary(d)["status"] in ("completed", "diverged")
         out[n] = {"overrides": _overrides(d),
                   "finished": finished,
+                  "checkpoint": (d / "checkpoints" / "last.pt").exists(),
                   "files": {f.name: (f.read_bytes(), f.stat().st_mtime_ns)
                             for f in (s, d / "metrics.jsonl") if finished}}
     return out
@@ -118,8 +120,10 @@ def check_resumed(sweep_dir: Path, before: dict[int, dict], n_jobs: int,
             log = C.log_text(d / "gantrain.log")
             if went_on:
                 assert not C.resumed_steps(log) and entry["status"] == "done", n
-            else:
+            elif old["checkpoint"]:
                 assert C.resumed_steps(log) and entry["status"] == "resumed", n
+            else:   # killed before its first checkpoint: it starts again, at the same point
+                assert entry["status"] == "done", n
         else:
             assert entry["status"] == "done"
     assert any(b["finished"] for b in before.values())
