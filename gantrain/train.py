@@ -33,7 +33,7 @@ from gantrain.errors import ConfigError, first_line
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, hand_over
-from gantrain.rules import build_rule
+from gantrain.rules import RULES, build_rule
 from gantrain.rundir import FINISHED, RunDirBusy, RunDirLock, check_run_dir, read_summary, writing
 from gantrain.tracking import MetricsFile, WandbLogger, to_json_value, write_json
 
@@ -366,7 +366,7 @@ def check_distributed(cfg: DictConfig, world: int) -> bool:
     sync = bool(dist_cfg.get("sync_batchnorm", False))
     if world == 1:
         return False
-    parts = 2 if cfg.method.get("regularizer_estimate", "same_batch") == "unbiased" else 1
+    parts = 2 if RULES[cfg.method.name].estimate(cfg.method) == "unbiased" else 1
     if cfg.batch_size % (parts * world):
         what = "each half-batch of " if parts == 2 else ""
         raise ConfigError(f"batch_size={cfg.batch_size} is invalid with {world} processes: "

@@ -59,9 +59,9 @@ MUTANTS = [
            "the non-saturating generator loss −log σ(D(G(z))) written with the wrong sign inside "
            "softplus (−log(1 − σ(D(G(z))))): the generator flees the data",
            ("tests/test_losses.py", "tests/rules/test_directions.py")),
-    Mutant("tf-rmsprop-zero-start", "gantrain/optim/tf_rmsprop.py",
-           'state["square_avg"] = torch.full_like(p, group["initial_accumulator"])',
-           'state["square_avg"] = torch.zeros_like(p)',
+    Mutant("tf-rmsprop-zero-start", "gantrain/optim/rmsprop_tf.py",
+           "return torch.full_like(p, float(cfg.initial_accumulator))",
+           "return torch.zeros_like(p)",
            "TF RMSProp's accumulator starts at 0 like PyTorch's instead of 1: first steps of "
            "size lr/√(1−decay) instead of about lr times the gradient",
            ("tests/optim/test_optimizers.py",)),
@@ -277,13 +277,13 @@ MUTANTS = [
            "the shared-pass JARE ensemble penalizes each player's own gradient block (ConOpt's "
            "diagonal terms) instead of the other player's",
            ("tests/ensemble/test_exact.py", "-k", "jare")),
-    Mutant("ensemble-frozen-member-moves", "gantrain/ensemble/optim.py",
+    Mutant("ensemble-frozen-member-moves", "gantrain/optim/stacked.py",
            "out[k] = q if everyone else torch.where(mask, q, p)", "out[k] = q",
            "a member that waits (resumed from a later step) or has diverged keeps stepping on "
            "placeholder batches: resumed members leave their single-run trajectory",
            ("tests/ensemble/test_faults.py", "-k", "different_steps")),
-    Mutant("ensemble-optimizer-state-not-saved", "gantrain/ensemble/optim.py",
-           "opt.state[p] = self.rule.torch_state(self.cfg, st, float(self.steps[i]))", "pass",
+    Mutant("ensemble-optimizer-state-not-saved", "gantrain/ensemble/engine.py",
+           "m.opt_d.load_states(self.opt_d.member_state(i, self.d_names))", "pass",
            "members' checkpoints hold an empty optimizer state: a resumed member restarts "
            "RMSProp's accumulator and leaves its trajectory",
            ("tests/ensemble/test_faults.py", "-k", "sigterm")),

@@ -2,7 +2,7 @@
 as in Mescheder, Geiger & Nowozin 2018's Fig. 1 (docs/experiments.md §G).
 
 The vector drawn at a point w for a method is what the method really does there: (w′ − w)/lr,
-w′ the result of ONE ``rule.train_step`` from w with plain SGD at lr (``torch.optim.SGD``), the rule
+w′ the result of ONE ``rule.train_step`` from w with plain SGD at lr (``optim=sgd``), the rule
 freshly built by ``gantrain.rules.build_rule``. For a rule that steps along one direction u(w)
 (SimGD, ConOpt, JARE, SGA, R1/R2, CGD, ...) this is −u(w) exactly, the field w' = −u(w) whose
 Jacobian `gantrain-analyze` takes; for AltGD and extragradient it is their one-step equivalent
@@ -127,7 +127,7 @@ def check_cfg(cfg) -> None:
     if cfg.dataset.name != "dirac":
         raise ConfigError(f"dataset={cfg.dataset.name!r} is invalid for analysis.mode=field: "
                           "vector fields over the (phi, theta) plane need dataset=dirac")
-    if cfg.optim.name != "sgd" or float(cfg.optim.get("momentum", 0.0)) != 0.0:
+    if cfg.optim.name != "sgd" or float(cfg.optim.momentum) != 0.0:
         raise ConfigError(f"optim={cfg.optim.name!r} is invalid for analysis.mode=field: the field "
                           "and the trajectories use plain SGD (optim=sgd, optim.momentum=0)")
     check_loss(cfg.loss.name)
@@ -154,8 +154,11 @@ class _Stepper:
         torch.manual_seed(cfg.seed)
         self.game = build_game(cfg, "cpu", torch.float64)
         self.phi, self.theta = self.game.generator.phi, self.game.discriminator.theta
-        self.opt_d = torch.optim.SGD(self.game.d_params(), lr=lr)
-        self.opt_g = torch.optim.SGD(self.game.g_params(), lr=lr)
+        from gantrain.optim.sgd import SGDOptions
+        from gantrain.optim.stacked import PlayerOptimizer
+
+        self.opt_d = PlayerOptimizer(SGDOptions(lr=lr), self.game.d_params())
+        self.opt_g = PlayerOptimizer(SGDOptions(lr=lr), self.game.g_params())
         self.rng = torch.Generator().manual_seed(int(cfg.seed) + 1)
         self.batch_size = int(cfg.batch_size)
 

@@ -104,7 +104,7 @@ def check_cfg(cfg) -> None:
     if cfg.dataset.name != "gaussian":
         raise ConfigError(f"dataset={cfg.dataset.name!r} is invalid for analysis.mode=phase: "
                           "phase diagrams need dataset=gaussian")
-    if cfg.optim.name != "sgd" or float(cfg.optim.get("momentum", 0.0)) != 0.0:
+    if cfg.optim.name != "sgd" or float(cfg.optim.momentum) != 0.0:
         raise ConfigError(f"optim={cfg.optim.name!r} is invalid for analysis.mode=phase: the grid "
                           "trains with plain SGD (optim=sgd, optim.momentum=0)")
 
@@ -133,7 +133,8 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
     ``cfg`` gives the game, the method (and its options), batch size, seed and dtype.
     ``record_every`` > 0 keeps every point's distance at step 0, every ``record_every`` steps and
     the last step (the steps ``gantrain.train`` logs with ``log_every``)."""
-    from gantrain.games.gaussian_grid import GaussianGridGame, GridSGD
+    from gantrain.games.gaussian_grid import GaussianGridGame
+    from gantrain.optim.stacked import PlayerOptimizer
     from gantrain.rules import RULES, build_rule
 
     dtype = getattr(torch, cfg.dtype)
@@ -147,7 +148,9 @@ def run_grid(cfg, lrs: Sequence[float] | torch.Tensor, gammas: Sequence[float] |
     # a rule whose field depends on the step (CGD's η): each point's own
     options = RULES[cfg.method.name].at_step({k: v for k, v in cfg.method.items() if k != "name"}, lrs)
     rule = build_rule(cfg.method.name, gammas, options)
-    opt_d, opt_g = GridSGD(game.d_params(), lrs), GridSGD(game.g_params(), lrs)
+    # plain SGD, each point at its own step size: the single run's optimizer over the grid
+    opt_d = PlayerOptimizer(cfg.optim, game.d_params(), lrs.tolist())
+    opt_g = PlayerOptimizer(cfg.optim, game.g_params(), lrs.tolist())
     rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     params = [*game.g_params(), *game.d_params()]
 

@@ -322,7 +322,7 @@ def lemma4_summary(s: NeuralPhaseSettings, classes, bounds, optim) -> dict | Non
 
     h, predicted, agree = agreement("max_stable_lr")
     hd, predicted_d, agree_d = agreement("decaying_max_stable_lr")
-    sgd = optim.name == "sgd" and float(optim.get("momentum", 0.0)) == 0.0
+    sgd = optim.name == "sgd" and float(optim.momentum) == 0.0
     return {"points": bounds, "max_stable_lr": h, "predicted_stable": predicted, "agreement": agree,
             "decaying_max_stable_lr": hd, "decaying_predicted_stable": predicted_d,
             "decaying_agreement": agree_d,

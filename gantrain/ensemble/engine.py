@@ -5,8 +5,8 @@ lock, ``config.yaml``, ``metrics.jsonl``, images, checkpoints and ``summary.json
 Trainer's own code, and its own generator of batches and latents seeded as the single run seeds
 it. Only the update is shared: ``torch.func.vmap`` of the rule's one-member direction
 (``gantrain.ensemble.functional``) over the stacked parameters, then the stacked optimizers
-(``gantrain.ensemble.optim``). A member's trajectory is therefore the single run's, up to the
-rounding of batched kernels.
+(``gantrain.optim.stacked``: the single run's own optimizer with N members). A member's
+trajectory is therefore the single run's, up to the rounding of batched kernels.
 
 A member that diverges is recorded ``diverged`` (its last good checkpoint kept) and frozen; a
 finished or diverged member found on disk is left out; members resumed from different steps wait
@@ -26,10 +26,11 @@ from torch.func import vmap
 
 from gantrain.checkpoint import atomic_write_text
 from gantrain.ensemble.functional import Players, build_direction, check_covered, check_estimate, flow_cosines
-from gantrain.ensemble.optim import StackedOptimizer
 from gantrain.ensemble.packing import check_compatible
 from gantrain.errors import ConfigError
+from gantrain.optim.stacked import StackedOptimizer
 from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals
+from gantrain.rules import RULES
 from gantrain.rundir import FINISHED, RunDirBusy, read_summary
 from gantrain.train import Trainer
 
@@ -178,14 +179,14 @@ class Ensemble:
         self.opt_d = StackedOptimizer(first.cfg.optim, lrs, self.d)
         self.opt_g = StackedOptimizer(first.cfg.optim, lrs, self.g)
         for i, m in enumerate(live):
-            self.opt_d.load(i, m.opt_d, m.game.d_params(), self.d_names)
-            self.opt_g.load(i, m.opt_g, m.game.g_params(), self.g_names)
+            self.opt_d.load_member(i, m.opt_d.states(), self.d_names)
+            self.opt_g.load_member(i, m.opt_g.states(), self.g_names)
         self.gamma = torch.tensor([float(m.cfg.gamma) for m in live], dtype=first.dtype,
                                   device=first.device)
         players = Players(first.game.generator, first.game.discriminator, first.cfg.loss.name)
         self.direction = build_direction(first.cfg.method, players)
         self.cosines = vmap(flow_cosines(players))
-        self.halves = first.cfg.method.get("regularizer_estimate", "same_batch") == "unbiased"
+        self.halves = RULES[first.cfg.method.name].estimate(first.cfg.method) == "unbiased"
 
     def _write_back(self, i: int, m: Member, with_optimizers: bool) -> None:
         """Member ``i``'s stacked parameters (and optimizer state) into its own modules."""
@@ -195,8 +196,8 @@ class Ensemble:
             for p, k in zip(m.game.g_params(), self.g_names):
                 p.copy_(self.g[k][i])
         if with_optimizers:
-            self.opt_d.store(i, m.opt_d, m.game.d_params(), self.d_names)
-            self.opt_g.store(i, m.opt_g, m.game.g_params(), self.g_names)
+            m.opt_d.load_states(self.opt_d.member_state(i, self.d_names))
+            m.opt_g.load_states(self.opt_g.member_state(i, self.g_names))
 
     def _batches(self, live: list[Member], active: list[bool]):
         """Each active member's batch from its own generator, as its single run draws it."""

@@ -46,8 +46,8 @@ def check_covered(method: str) -> None:
 
 def check_estimate(method_cfg) -> None:
     """One line when the method's regularizer estimate has no vmapped form."""
-    estimate = method_cfg.get("regularizer_estimate", "same_batch")
-    if estimate not in ESTIMATES:
+    estimate = RULES[method_cfg.name].estimate(method_cfg)
+    if estimate is not None and estimate not in ESTIMATES:
         raise ConfigError(f"method.regularizer_estimate={estimate} is invalid with launcher=ensemble: "
                           f"its per-sample gradient stacks are not vmapped over members; allowed: "
                           f"{', '.join(ESTIMATES)} (run it with launcher=basic)")
@@ -348,8 +348,8 @@ def build_direction(method_cfg, players: Players) -> Callable:
     name = method_cfg.name
     check_covered(name)
     check_estimate(method_cfg)
-    halves = method_cfg.get("regularizer_estimate", "same_batch") == "unbiased"
     rule = RULES[name]
+    halves = rule.estimate(method_cfg) == "unbiased"
     if rule.ensemble in ("simultaneous", "surrogate"):
         return simultaneous(players, rule.penalize_generator, rule.penalize_discriminator,
                             halves and rule.penalized(), plain=rule.ensemble == "simultaneous")

@@ -13,7 +13,7 @@ point follows the same trajectory as a single run with the same seed, rule, γ a
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -109,22 +109,3 @@ class GaussianGridGame(GaussianGame):
         """Point k's parameters, named like a single game's state dicts."""
         return dict(phi=self.generator.phi[k].detach().clone(),
                     theta=self.discriminator.theta[k].detach().clone())
-
-
-class GridSGD(torch.optim.Optimizer):
-    """Plain SGD with one step size per grid point: w_k ← w_k − lr_k·u_k (u in ``p.grad``).
-
-    ``lr`` is a tensor [G]; every parameter's first dimension is the grid.
-    """
-
-    def __init__(self, params: Sequence[torch.Tensor], lr: torch.Tensor):
-        super().__init__(list(params), dict(lr=lr))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            lr = group["lr"]
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.addcmul_(lr.reshape(-1, *[1] * (p.dim() - 1)), p.grad, value=-1)
-        return None

@@ -1,4 +1,4 @@
-"""`optim=adam`: torch.optim.Adam."""
+"""`optim=adam`: Adam as torch.optim.Adam computes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,10 +27,6 @@ class Adam(Optimizer):
     Options = AdamOptions
     slots = ("exp_avg", "exp_avg_sq")
     counts_steps = True
-
-    @classmethod
-    def build(cls, cfg, params):
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
 
     @classmethod
     def stacked_update(cls, cfg, p, g, slots, s):

@@ -1,10 +1,11 @@
-"""What every optimizer states: its options schema, the torch optimizer of one run, and its update
-over stacked members (the ensemble, ``gantrain.ensemble.optim``).
+"""What every optimizer states: its options schema and its one update formula over stacked members
+(``gantrain.optim.stacked``: a single run is one member, an ensemble N).
 
 An optimizer is one module and one class, registered in ``gantrain.optim.OPTIMS`` (a plugin: the
 ``gantrain.optims`` entry-point group). Its ``Options`` dataclass is its config (defaults and
-checks, torch-free); ``build`` and ``stacked_update`` use torch through ``gantrain.lazy``,
-so config validation never imports it.
+checks, torch-free); ``stacked_update`` uses torch through ``gantrain.lazy``, so config
+validation never imports it. Its state entries are named as torch's optimizer of the same kind
+names them, so checkpoints keep torch's ``state_dict`` format.
 """
 from __future__ import annotations
 
@@ -40,23 +41,11 @@ class StackedStep:
 
 class Optimizer:
     """An optimizer's facts. Subclasses set ``name``, ``Options`` and ``slots``, and implement
-    ``build`` and ``stacked_update``."""
+    ``stacked_update``."""
     name: ClassVar[str]
     Options: ClassVar[type]
     slots: ClassVar[tuple[str, ...]] = ()   # torch's per-parameter state entries it keeps
     counts_steps: ClassVar[bool] = False    # torch also keeps a per-parameter "step"
-
-    @classmethod
-    def build(cls, cfg, params: list) -> Any:
-        """The torch optimizer of one run.
-
-        Args:
-            cfg: the ``optim`` section.
-            params: the player's parameters.
-        Returns:
-            a ``torch.optim.Optimizer``.
-        """
-        raise NotImplementedError
 
     @classmethod
     def used_slots(cls, cfg) -> tuple[str, ...]:
@@ -70,7 +59,7 @@ class Optimizer:
 
     @classmethod
     def stacked_update(cls, cfg, p, g, slots: dict, s: StackedStep) -> tuple[Any, dict]:
-        """One step of N stacked members, with torch's update formula.
+        """One step of N stacked members (the update formula, as torch computes it).
 
         Args:
             cfg: the ``optim`` section.

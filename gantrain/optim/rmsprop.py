@@ -1,10 +1,10 @@
-"""`optim=rmsprop`: torch.optim.RMSprop (the accumulator starts at 0, eps outside the square root)."""
+"""`optim=rmsprop`: RMSprop as torch.optim.RMSprop computes it (the accumulator starts at 0, eps
+outside the square root)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from gantrain.checks import check, follows
-from gantrain.lazy import torch
 from gantrain.optim.base import Optimizer, check_lr
 
 
@@ -30,17 +30,12 @@ class RMSprop(Optimizer):
     counts_steps = True
 
     @classmethod
-    def build(cls, cfg, params):
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps,
-                                   momentum=cfg.momentum)
-
-    @classmethod
     def used_slots(cls, cfg):
-        return cls.slots if float(cfg.get("momentum", 0.0)) > 0 else ("square_avg",)
+        return cls.slots if float(cfg.momentum) > 0 else ("square_avg",)
 
     @classmethod
     def stacked_update(cls, cfg, p, g, slots, s):
-        alpha, momentum = float(cfg.alpha), float(cfg.get("momentum", 0.0))
+        alpha, momentum = float(cfg.alpha), float(cfg.momentum)
         sq = slots["square_avg"] * alpha + (1 - alpha) * g * g
         avg = sq.sqrt() + float(cfg.eps)
         if momentum > 0:

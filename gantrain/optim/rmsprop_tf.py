@@ -1,6 +1,6 @@
 """`optim=rmsprop_tf`: RMSProp as TensorFlow 1's ``tf.train.RMSPropOptimizer`` does it, as in the
-papers' released code (``gantrain.optim.tf_rmsprop.RMSpropTF``): the accumulator starts at
-``initial_accumulator`` (1.0) and eps sits inside the square root."""
+papers' released code: the accumulator starts at ``initial_accumulator`` (1.0), not 0 as in
+``torch.optim.RMSprop``, and eps sits inside the square root. Both change trajectories."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,13 +30,6 @@ class TFRMSprop(Optimizer):
     name = "rmsprop_tf"
     Options = RMSpropTFOptions
     slots = ("square_avg",)
-
-    @classmethod
-    def build(cls, cfg, params):
-        from gantrain.optim.tf_rmsprop import RMSpropTF
-
-        return RMSpropTF(params, lr=cfg.lr, decay=cfg.decay, eps=cfg.eps,
-                         initial_accumulator=cfg.initial_accumulator)
 
     @classmethod
     def fresh(cls, cfg, p):

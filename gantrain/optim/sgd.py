@@ -1,4 +1,4 @@
-"""`optim=sgd`: torch.optim.SGD, with optional momentum."""
+"""`optim=sgd`: SGD as torch.optim.SGD computes it, with optional momentum."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,16 +25,12 @@ class SGD(Optimizer):
     slots = ("momentum_buffer",)
 
     @classmethod
-    def build(cls, cfg, params):
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-
-    @classmethod
     def used_slots(cls, cfg):
-        return cls.slots if float(cfg.get("momentum", 0.0)) > 0 else ()
+        return cls.slots if float(cfg.momentum) > 0 else ()
 
     @classmethod
     def stacked_update(cls, cfg, p, g, slots, s):
-        momentum = float(cfg.get("momentum", 0.0))
+        momentum = float(cfg.momentum)
         if momentum == 0:
             return p - s.lr * g, {}
         # torch's buffer starts as the first gradient, not as zeros
@@ -43,6 +39,6 @@ class SGD(Optimizer):
 
     @classmethod
     def torch_state(cls, cfg, state, step):
-        if float(cfg.get("momentum", 0.0)) == 0:
+        if float(cfg.momentum) == 0:
             state["momentum_buffer"] = None
         return state

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from gantrain.games.base import Game
+    from gantrain.optim.stacked import PlayerOptimizer
 
     LossPair = tuple[torch.Tensor, torch.Tensor]   # (L_D, L_G)
 else:
@@ -113,6 +114,16 @@ class UpdateRule:
             raise ConfigError(f"method={cls.name} has no option(s) {sorted(set(given) - known)}")
         return cls.Options(name=cls.name, **given)
 
+    @classmethod
+    def estimate(cls, options: Mapping[str, Any]) -> str | None:
+        """The ``method.regularizer_estimate`` of these options (its default filled in by the
+        rule's ``Options``), or None: the rule has no such option.
+
+        Args:
+            options: the ``method`` section.
+        """
+        return getattr(cls.options_of(options), "regularizer_estimate", None)
+
     # --- closed forms and discrete maps (docs/methods.md §4, §8); None: none known ----------
     @classmethod
     def dirac_eigenvalues(cls, gamma: float, lr: float) -> "np.ndarray | None":
@@ -191,8 +202,8 @@ class UpdateRule:
         """The step size the rule's own field uses (CGD: its η); by default ``lr``."""
         return lr
 
-    def train_step(self, game: "Game", opt_d: torch.optim.Optimizer,
-                   opt_g: torch.optim.Optimizer, batch_size: int,
+    def train_step(self, game: "Game", opt_d: "PlayerOptimizer",
+                   opt_g: "PlayerOptimizer", batch_size: int,
                    rng: torch.Generator) -> dict[str, torch.Tensor]:
         """One step of both players.
 
@@ -299,7 +310,7 @@ class Delegating:
         self._rule.reduce = fn
 
 
-def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: torch.optim.Optimizer) -> None:
+def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: "PlayerOptimizer") -> None:
     """Step ``opt`` with ``direction`` as the parameters' gradient.
 
     Args:
