@@ -313,12 +313,12 @@ MUTANTS = [
            'url = self.storage or f"sqlite:///{sweep_dir / STUDY_FILE}"', 'url = self.storage',
            "the study lives in memory, not in the sweep directory: a rerun after a kill -9 starts "
            "a new study whose trials 0, 1, ... land in the finished trials' directories",
-           ("tests/sweep/test_resume.py", "-k", "optuna and basic")),
+           ("tests/sweep/test_optuna_study.py", "-k", "basic")),
     Mutant("optuna-running-trials-forgotten", "gantrain/sweep/optuna_study.py",
            "        self._rerun_interrupted(study, sweep_dir, space, fixed)\n", "",
            "trials a killed sweep left RUNNING are never run again nor told: the half-way run is "
            "never finished, and the study ends one trial short of n_trials",
-           ("tests/sweep/test_resume.py", "-k", "optuna and basic")),
+           ("tests/sweep/test_optuna_study.py", "-k", "basic")),
     Mutant("sweep-record-not-resumed", "gantrain/sweep/record.py",
            '"partial": "resumed"', '"partial": "done"',
            "sweep.json says done for a job that a rerun finished from an earlier try's checkpoint",
@@ -327,7 +327,7 @@ MUTANTS = [
            "initial_job_idx=numbers[i]", "initial_job_idx=0",
            "each batch of trials runs in job directories 0, 1, ... (the plugin's numbering after a "
            "restart): a rerun's trial lands in a finished trial's directory",
-           ("tests/sweep/test_resume.py", "-k", "optuna and basic")),
+           ("tests/sweep/test_optuna_study.py", "-k", "basic")),
     Mutant("grid-change-unseen", "gantrain/sweep/guard.py",
            "if n in recorded and _compared(recorded[n]) != _compared(job)]",
            "if n in recorded and sorted(recorded[n]) == sorted(job) and False]",

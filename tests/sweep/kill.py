@@ -146,3 +146,14 @@ def check_study(sweep_dir: Path, n_trials: int) -> None:
         value = C.summary(sweep_dir / str(t.number))["metrics"]["dist_equilibrium"]
         assert t.value == value
 
+
+def refused(tmp_path, *args: str) -> str:
+    """Run ``gantrain -m`` expecting a one-line refusal (exit 2); the line."""
+    res = subprocess.run([str(C.BIN / "gantrain"), "-m", *args], cwd=tmp_path, env=C.env(),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr[-3000:]
+    return res.stderr.strip()
+
+
+def tree(path):
+    return {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
