@@ -134,7 +134,7 @@ MUTANTS = [
            "return 29500 + int(os.environ.get('SLURM_JOB_ID', 0)) % 1000",
            "the former port rule: jobs whose ids differ by 1000 share a node and a port",
            ("tests/distributed/test_slurm.py",)),
-    Mutant("unbiased-halves-summed", "gantrain/rules/base.py",
+    Mutant("unbiased-halves-summed", "gantrain/rules/tensors.py",
            "[sum(t) / len(lists) for t in zip(*lists)]", "[sum(t) for t in zip(*lists)]",
            "the unbiased estimate's plain gradient sums the two half-batch gradients instead of "
            "averaging them: every step is twice as long",
