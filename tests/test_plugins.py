@@ -111,6 +111,25 @@ def test_the_plugin_rule_trains(plugin_env, tmp_path):
     assert summary["status"] == "completed"
 
 
+def test_under_launcher_ensemble_the_plugin_rule_runs_its_own_code(plugin_env, tmp_path):
+    """The plugin overrides ``direction`` below SimGD, whose vmapped form the ensemble would run
+    without its scale: launcher=ensemble runs its jobs alone, each equal to its single run (and
+    says why in one line), where packing them would silently drop the scale."""
+    common = [f"method={NAME}", "method.scale=3.0", "dataset=gaussian", "steps=20",
+              "log_every=10", "checkpoint_every=20", "logger=none", "progress=false"]
+    single = run(plugin_env, "gantrain.cli", *common, "seed=1", f"hydra.run.dir={tmp_path / 'one'}")
+    assert single.returncode == 0, single.stderr[-3000:]
+    sweep = run(plugin_env, "gantrain.cli", "-m", "launcher=ensemble", "hydra.launcher.size=2",
+                *common, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    log = sweep.stderr + sweep.stdout
+    assert f"method={NAME} is invalid with launcher=ensemble: its own direction (ScaledSimGD)" in log
+    got = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
+    want = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert got["status"] == want["status"] == "completed"
+    assert got["metrics"] == want["metrics"]
+
+
 def test_the_plugin_rule_gets_its_spectrum_and_phase_diagram(plugin_env, tmp_path):
     common = [f"method={NAME}", "dataset=gaussian", "logger=none", "progress=false",
               "analysis.compare=[]", "analysis.gammas=[1.0]"]

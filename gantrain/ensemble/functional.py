@@ -28,10 +28,29 @@ from gantrain.rules import RULES
 
 Params = dict[str, torch.Tensor]
 
-# every rule whose class says how the ensemble expresses it (``UpdateRule.ensemble``)
-COVERED = tuple(name for name, cls in RULES.items() if cls.ensemble)
+# The methods whose code the vmapped forms restate: a subclass that overrides one below the class
+# that names its form (``UpdateRule.ensemble``) would be run without its own code.
+RESTATED = ("direction", "train_step", "losses", "uses_halves")
+
+
+def refusal(cls) -> str:
+    """Why the ensemble cannot run a rule class ("" when it can): it names no vmapped form, or it
+    overrides code that its inherited form restates (a plugin's own ``direction``)."""
+    if not cls.ensemble:
+        return cls.ensemble_refusal
+    owner = next(k for k in cls.__mro__ if "ensemble" in vars(k))
+    for method in RESTATED:
+        defined = next(k for k in cls.__mro__ if method in vars(k))
+        if defined is not owner and issubclass(defined, owner):
+            return (f"its own {method} ({defined.__name__}) is not what the ensemble's vmapped "
+                    f"{cls.ensemble!r} form of {owner.__name__} computes")
+    return ""
+
+
+# every rule whose class says how the ensemble expresses it, and does not change that code
+COVERED = tuple(name for name, cls in RULES.items() if not refusal(cls))
 ESTIMATES = ("same_batch", "unbiased")   # not variance_corrected: per-sample gradient stacks
-NOT_COVERED = {name: cls.ensemble_refusal for name, cls in RULES.items() if not cls.ensemble}
+NOT_COVERED = {name: refusal(cls) for name, cls in RULES.items() if refusal(cls)}
 
 
 def check_covered(method: str) -> None:
