@@ -93,6 +93,7 @@ def test_digits_quick_benchmark_and_report(tmp_path):
     from PIL import Image
     with Image.open(gifs[0]) as im:
         assert im.n_frames == 3   # the grids at steps 0, 75 and 150
+    assert_page(report / "report.html", runs=5)     # the GIFs embedded too
 
 
 @pytest.mark.parametrize("target", ["fig5", "fig6", "fig7", "fig8", "onesided", "spectra", "table1"])

@@ -166,7 +166,14 @@ def summary_md(name: str, source: Path, secs: list[Section], written: dict[str, 
 
 
 def html_tables(secs: list[Section]) -> list[Table]:
-    """The results tables of table.md as sortable HTML tables, one per section."""
+    """The results tables of table.md as sortable HTML tables.
+
+    Args:
+        secs: the report's sections.
+
+    Returns:
+        One Table per section, its constant settings and hidden alias columns as notes.
+    """
     out = []
     for sec in secs:
         title = f"{sec.title}: {len(sec.runs)} run{'s' * (len(sec.runs) != 1)}, " \

@@ -45,12 +45,26 @@ class Figure:
 
 
 def esc(text: object) -> str:
-    """``text`` escaped for HTML text and attribute values (quotes included)."""
+    """Escape for HTML text and attribute values.
+
+    Args:
+        text: anything; its ``str``.
+
+    Returns:
+        The text with ``& < > " '`` escaped.
+    """
     return html.escape(str(text), quote=True)
 
 
 def cell_html(cell: str | Cell) -> str:
-    """One ``<td>``; a Cell with ``href`` is a link."""
+    """One table cell.
+
+    Args:
+        cell: plain text, or a Cell (with ``href``: a link; with ``cls``: a CSS class).
+
+    Returns:
+        The ``<td>`` element, its text escaped.
+    """
     if not isinstance(cell, Cell):
         return f"<td>{esc(cell)}</td>"
     inner = f'<a href="{esc(cell.href)}">{esc(cell.text)}</a>' if cell.href else esc(cell.text)

@@ -109,7 +109,15 @@ def read_sweeps(source: Path, runs: list[Run]) -> SweepRecord:
 
 
 def link(path: Path, html_dir: Path) -> str:
-    """A relative link from the page's folder to a directory (URL-quoted, trailing slash)."""
+    """A relative link from the page's folder to a directory.
+
+    Args:
+        path: the directory.
+        html_dir: the folder of report.html.
+
+    Returns:
+        The URL-quoted relative path, with a trailing slash.
+    """
     rel = os.path.relpath(Path(path).resolve(), Path(html_dir).resolve())
     return quote(Path(rel).as_posix()) + "/"
 
@@ -204,7 +212,14 @@ def config_table(runs: list[Run], html_dir: Path) -> Table:
 
 
 def same_keys_html(runs: list[Run]) -> str:
-    """The keys every run shares, folded away (a ``<details>`` list of ``key = value``)."""
+    """The keys every run shares, folded away.
+
+    Args:
+        runs: the report's runs.
+
+    Returns:
+        A ``<details>`` list of ``key = value`` ("" when no key is shared).
+    """
     _, same = config_differences(runs)
     if not same:
         return ""

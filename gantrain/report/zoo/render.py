@@ -311,7 +311,19 @@ def _figures_section(files: dict, skipped: dict, gamma: float) -> list[str]:
 def write_html(source: Path, out: Path, runs: list[Run], tables: list[Table], files: dict,
                skipped: dict, intro: list[str]) -> Path:
     """``<out>/report.html``: the game tables, the figures, every run and phase diagram with its
-    status and config differences, in one self-contained page (``gantrain.report.html``)."""
+    status and config differences, in one self-contained page (``gantrain.report.html``).
+
+    Args:
+        source: the folder ``zoo run`` wrote.
+        out: the report's folder.
+        runs: every run directory under ``source`` (training runs and phase diagrams).
+        tables: the game tables.
+        files, skipped: the report's files (the figures among them), figures not made and why.
+        intro: the paragraphs under the title.
+
+    Returns:
+        The page's path.
+    """
     figs = [Figure(name, files[name], FIGURE_CAPTIONS[name]) for name in FIGURE_CAPTIONS
             if name in files]
     notes = f'<p class="note">{esc(COLUMNS_NOTE)}</p><p class="note">{esc(STEP_TIME_NOTE)}</p>'
