@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gantrain.config import ConfigError, validate
+from gantrain.config import validate
+from gantrain.errors import ConfigError
 from gantrain.games.gaussian import GaussianGame
 from gantrain.losses import gan_losses
 from tests.helpers import make_cfg

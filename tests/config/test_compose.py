@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gantrain.cli import CONFIG_DIR
-from gantrain.config import ConfigError, validate
+from gantrain.config import validate
+from gantrain.errors import ConfigError
 from tests.helpers import make_cfg
 
 CONF = Path(CONFIG_DIR)

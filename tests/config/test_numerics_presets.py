@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from gantrain.cli import CONFIG_DIR
-from gantrain.config import ConfigError, validate
+from gantrain.config import validate
+from gantrain.errors import ConfigError
 from gantrain.models.images import build_image_models
 from tests.helpers import make_cfg
 

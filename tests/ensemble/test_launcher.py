@@ -97,9 +97,10 @@ def test_every_rule_and_estimate_under_every_launcher(launcher):
     """A job is refused by every launcher alike when its rule does not take the estimate; the
     other launchers run every accepted job on its own; launcher=ensemble packs exactly the
     vmapped rules with the vmapped estimates and names the rule or the estimate otherwise."""
-    from gantrain.config import ConfigError, validate
+    from gantrain.config import validate
     from gantrain.ensemble import train_ensemble
     from gantrain.ensemble.launcher import member_problem
+    from gantrain.errors import ConfigError
     from gantrain.rules import RULES
 
     assert set(ACCEPTS) == set(RULES)   # a new rule needs its row here

@@ -13,7 +13,8 @@ import torch
 
 from gantrain.analysis.jacobian import field_jacobian
 from gantrain.analyze import spectrum_at
-from gantrain.config import ConfigError, validate
+from gantrain.config import validate
+from gantrain.errors import ConfigError
 from gantrain.games import build_game
 from gantrain.rules import build_rule
 from gantrain.train import train

@@ -59,7 +59,8 @@ def test_regularizer_expectation(estimate, expected):
 
 
 def test_unbiased_needs_an_even_batch():
-    from gantrain.config import ConfigError, validate
+    from gantrain.config import validate
+    from gantrain.errors import ConfigError
 
     with pytest.raises(ConfigError, match="batch_size"):
         validate(make_cfg("method=jare", "method.regularizer_estimate=unbiased", "batch_size=7"))

@@ -15,7 +15,8 @@ import functools
 import pytest
 import torch
 
-from gantrain.config import ConfigError, validate
+from gantrain.config import validate
+from gantrain.errors import ConfigError
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
 from tests.rules.test_directions import GAMMA, REGULARIZED, Flat, tiny_game

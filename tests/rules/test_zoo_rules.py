@@ -546,8 +546,9 @@ def test_every_second_order_rule_refuses_bf16_and_every_other_rule_unbiased():
     its method swapped: composing costs ~0.5 s a time)."""
     from omegaconf import open_dict
 
-    from gantrain.config import ConfigError, validate
+    from gantrain.config import validate
     from gantrain.config.precision import check_engine
+    from gantrain.errors import ConfigError
 
     cfg = make_cfg("dataset=gaussian", "engine.amp=bf16")
     for m in ("sga", "r1", "r2", "cgd"):
@@ -579,7 +580,8 @@ def test_unbiased_refusal_does_not_contradict_itself(in_process, tmp_path):  # n
 
 
 def test_validate_refuses_bf16_for_second_order_rules():
-    from gantrain.config import ConfigError, validate
+    from gantrain.config import validate
+    from gantrain.errors import ConfigError
 
     with pytest.raises(ConfigError, match="engine.amp=bf16"):
         validate(make_cfg("dataset=gaussian", "method=sga", "engine.amp=bf16"))
