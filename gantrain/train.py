@@ -2,7 +2,8 @@
 
 A run directory holds ``config.yaml`` (the composed config), ``metrics.jsonl``, ``images/``,
 ``checkpoints/last.pt`` (and the ``keep_last - 1`` checkpoints before it) and ``summary.json``.
-Rerunning in the same directory resumes; one process at a time holds it (``.lock``).
+Rerunning in the same directory resumes; one process at a time holds it (``.lock``). What is
+written, and when a run has ended, is ``gantrain.recorder.Recorder``'s; the loop here steps.
 
 Faults: SIGTERM and SIGUSR1 (and submitit's preemption signal) stop the run at the next step
 boundary with a checkpoint, ``summary.json`` status ``preempted`` and exit code EXIT_PREEMPTED; an
@@ -12,10 +13,8 @@ unreadable newest checkpoint falls back to the one before it; an OSError while w
 from __future__ import annotations
 
 import logging
-import math
 import random
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +26,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain import distributed as ddp
 from gantrain import engine
-from gantrain.checkpoint import CheckpointIO, atomic_write_text, rng_state, set_rng_state
+from gantrain.checkpoint import CheckpointIO
 from gantrain.config import validate
-from gantrain.errors import ConfigError, first_line
+from gantrain.errors import ConfigError
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, hand_over
+from gantrain.recorder import Recorder
 from gantrain.rules import RULES, build_rule
-from gantrain.rundir import FINISHED, RunDirBusy, RunDirLock, check_run_dir, read_summary, writing
-from gantrain.tracking import MetricsFile, WandbLogger, to_json_value, write_json
+from gantrain.rundir import RunDirBusy, check_run_dir, writing
+from gantrain.tracking import WandbLogger
 
 log = logging.getLogger("gantrain")
 
@@ -94,91 +94,14 @@ class Trainer:
                                  opt_d=self.opt_d, game=self.game)
         if self.rule.stateful:   # e.g. optimistic's previous gradient: part of the trajectory
             self.ckpt.register(rule=self.rule)
-        self.step_time_s, self.steps_timed = 0.0, 0
-        self.metrics = MetricsFile(self.run_dir / "metrics.jsonl", enabled=self.main)
-        self.lock = RunDirLock(self.run_dir)
+        self.recorder = Recorder(cfg, self.run_dir, self.ckpt, self.game, self.data_rng,
+                                 self.shard, self.device)
+        self.lock = self.recorder.lock
         self.signals = StopSignals()
-        self.image_steps = set(int(s) for s in cfg.eval.image_steps)
         self.monitor = None
         if cfg.analysis.every > 0 and self.main:
             from gantrain.analysis.monitor import SpectrumMonitor
             self.monitor = SpectrumMonitor(cfg, self.game)
-
-    # --- pieces ------------------------------------------------------------------------------
-    def _restore(self) -> tuple[int, float, str | None, bool]:
-        """Resume from the newest readable checkpoint if there is one; returns (step, wall time,
-        wandb id, resumed). metrics.jsonl loses the records past that step."""
-        extra = self.ckpt.load_latest(map_location=self.device) if self.cfg.resume else None
-        ddp.barrier()   # every process has read the checkpoint before rank 0 changes any file
-        if extra is None:
-            if self.main:
-                with writing(self.run_dir):
-                    self.metrics.reset()
-                    self.ckpt.clear()   # another trajectory's checkpoints are no fallback
-            return 0, 0.0, None, False
-        set_rng_state(extra["rng"], {"data": self.data_rng})
-        step = int(extra["step"])
-        if self.main:
-            with writing(self.metrics.path):
-                self.metrics.truncate_after(step)
-                self.ckpt.set_aside_unreadable()
-                self.ckpt.remove_temporary()
-        log.info("resuming %s from step %d", self.run_dir, step)
-        return step, float(extra["wall_time_s"]), extra.get("wandb_id"), True
-
-    def _save(self, step: int, wall: float, wandb_id: str | None) -> None:
-        if not self.main:
-            return
-        with writing(self.ckpt.path()):
-            self.ckpt.save(step=step, wall_time_s=wall, wandb_id=wandb_id,
-                           rng=rng_state({"data": self.data_rng}))
-
-    def _record(self, step: int, stats: dict[str, Any], final: bool = False) -> dict[str, Any]:
-        record = {"step": step, **{k: to_json_value(v) for k, v in stats.items()}}
-        if final or self.game.eval_due(step):   # every process: evaluation is sharded
-            evaluated = self.game.evaluate(step)
-        else:
-            evaluated = {}
-        if not self.main:
-            return record
-        record.update({k: to_json_value(v) for k, v in self.game.eval_metrics().items()})
-        record.update({k: to_json_value(v) for k, v in evaluated.items()})
-        with writing(self.metrics.path):
-            self.metrics.append(record)
-        return record
-
-    def _divergence(self, stats: dict[str, torch.Tensor]) -> str | None:
-        for key in ("loss_d", "loss_g"):
-            if key in stats and not math.isfinite(float(stats[key])):
-                return f"{key} is {float(stats[key])}"
-        pnorm = float(stats["param_norm"])
-        if not math.isfinite(pnorm):
-            return f"parameter norm is {pnorm}"
-        if pnorm > self.cfg.divergence.max_param_norm:
-            limit = self.cfg.divergence.max_param_norm
-            return f"parameter norm {pnorm:.3g} > divergence.max_param_norm={limit:g}"
-        return None
-
-    def _summary(self, status: str, step: int, wall: float, final: dict, **extra) -> dict:
-        summary = to_json_value({
-            "status": status, "steps_done": step, "diverged_at": None,
-            "wall_time_s": round(wall, 3), "method": self.cfg.method.name,
-            # mean wall time of one update (rule.train_step) in this process's session
-            "step_time_ms": (round(1e3 * self.step_time_s / self.steps_timed, 4)
-                             if self.steps_timed else None),
-            "gamma": self.cfg.gamma, "eta": self.cfg.optim.lr, "seed": self.cfg.seed,
-            "metrics": {k: v for k, v in final.items() if k != "step"}, **extra})
-        if self.shard.world > 1:
-            summary["world_size"] = self.shard.world
-        if self.main:
-            path = self.run_dir / "summary.json"
-            try:
-                write_json(path, summary)
-            except OSError as e:   # the run's own error (if any) still reaches the user
-                print(f"gantrain: error: could not write {e.filename or path}: "
-                      f"{e.strerror or first_line(e)}; this run's status ({status} at step "
-                      f"{step}) is not recorded", file=sys.stderr, flush=True)
-        return summary
 
     def _stop_requested(self) -> bool:
         """Whether a stop signal came (on any process: every process stops at the same step)."""
@@ -204,7 +127,7 @@ class Trainer:
             self.lock.release()
 
     def _run(self) -> dict:
-        prev = self._finished_before()
+        prev = self.recorder.finished_before()
         if prev is not None:
             return prev
         p = _Progress()
@@ -217,37 +140,24 @@ class Trainer:
                 raise
         return self._finish(p)
 
-    def _finished_before(self) -> dict | None:
-        """The summary of a run that already ended in this directory (read under the lock:
-        another process may just have ended it), else None."""
-        prev = read_summary(self.run_dir)
-        if prev and prev.get("status") in FINISHED and (prev["status"] == "diverged"
-                                                        or prev.get("steps_done", 0) >= self.cfg.steps):
-            log.info("%s already finished (%s at step %s); nothing to do",
-                     self.run_dir, prev["status"], prev.get("steps_done"))
-            return prev
-        return None
-
     def _start(self, p: _Progress) -> None:
         """Write config.yaml, resume or start (the step-0 record), open the logger."""
         cfg = self.cfg
-        if self.main:
-            with writing(self.run_dir / "config.yaml"):
-                atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        start, p.wall_before, wandb_id, resumed = self._restore()
+        self.recorder.write_config()
+        start, p.wall_before, wandb_id, resumed = self.recorder.restore()
         p.t0 = time.perf_counter()
         p.start = p.step = p.done = p.saved = start
         logger_cfg = cfg.logger if self.main else OmegaConf.create({"mode": "disabled"})
         p.logger = WandbLogger(logger_cfg, self.run_dir, self.config, name=self.run_dir.name,
                                resume_id=wandb_id)
         # A run resumed at its last step logs nothing new: its final values are on disk.
-        p.last = (self.metrics.read() or [{}])[-1] if resumed else {}
+        p.last = (self.recorder.metrics.read() or [{}])[-1] if resumed else {}
         if not resumed:
             p.saved = None
             spectral, spectral_images = self._spectrum(0, None)
-            p.last = self._record(0, {"param_norm": self.game.param_norm(), **spectral})
+            p.last = self.recorder.record(0, {"param_norm": self.game.param_norm(), **spectral})
             if self.main:
-                p.logger.log(p.last, 0, self._images(0, final=False) + spectral_images)
+                p.logger.log(p.last, 0, self.recorder.images(0, final=False) + spectral_images)
 
     def _train(self, p: _Progress) -> None:
         """The steps from ``p.start + 1`` until ``steps``, a divergence or a stop signal, with
@@ -269,11 +179,11 @@ class Trainer:
             if p.reason is not None:
                 break
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                self._save(step, p.wall(), p.logger.run_id)
+                self.recorder.save(step, p.wall(), p.logger.run_id)
                 p.saved = step
         bar.close()
         if p.stopped and p.saved != p.done:
-            self._save(p.done, p.wall(), p.logger.run_id)
+            self.recorder.save(p.done, p.wall(), p.logger.run_id)
 
     def _step(self, p: _Progress, step: int) -> bool:
         """One update, its divergence check, and its record when one is due; returns whether it
@@ -281,17 +191,17 @@ class Trainer:
         cfg = self.cfg
         stats = self._update(step)
         p.done = step  # the last step whose update was applied
-        p.reason = self._divergence(stats)
+        p.reason = self.recorder.divergence(stats)
         if self.shard.world > 1 and ddp.any_true(p.reason is not None) and p.reason is None:
             p.reason = "diverged on another process"
         final = step == cfg.steps or p.reason is not None
         spectral, spectral_images = self._spectrum(step, p.reason)
-        if not (final or step % cfg.log_every == 0 or spectral or step in self.image_steps
+        if not (final or step % cfg.log_every == 0 or spectral or step in self.recorder.image_steps
                 or self.game.eval_due(step)):
             return False
-        p.last = self._record(step, {**stats, **spectral}, final)
+        p.last = self.recorder.record(step, {**stats, **spectral}, final)
         if self.main:
-            p.logger.log(p.last, step, self._images(step, final) + spectral_images)
+            p.logger.log(p.last, step, self.recorder.images(step, final) + spectral_images)
         return True
 
     def _update(self, step: int) -> dict[str, Any]:
@@ -305,8 +215,7 @@ class Trainer:
                                      self.data_rng)
         if torch.device(self.device).type == "cuda":   # time the work, not the launch
             torch.cuda.synchronize()
-        self.step_time_s += time.perf_counter() - t_step
-        self.steps_timed += 1
+        self.recorder.timed(time.perf_counter() - t_step)
         if self.shard.world > 1:   # one set of batch-norm statistics on every process
             ddp.average_buffers([self.game.generator, self.game.discriminator])
         self.game.after_step(step)
@@ -318,7 +227,7 @@ class Trainer:
         err = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
         if self.shard.world > 1:
             err += f" (rank {self.shard.rank})"
-        self._summary("failed", p.done, p.wall(), p.last, error=err)
+        self.recorder.summary("failed", p.done, p.wall(), p.last, error=err)
         if p.logger is not None:
             p.logger.finish(exit_code=1)
 
@@ -329,17 +238,17 @@ class Trainer:
             if self.main:
                 log.warning("%s: stopped after step %d, checkpoint written; rerun in this run "
                             "directory to resume (exit status %d)", names, p.done, EXIT_PREEMPTED)
-            self._summary("preempted", p.done, p.wall(), p.last, preempted_by=names)
+            self.recorder.summary("preempted", p.done, p.wall(), p.last, preempted_by=names)
             p.logger.finish(exit_code=EXIT_PREEMPTED, preempting=True)
             ddp.barrier()
             raise Preempted(self.signals.received, p.done)
         if p.reason is not None:
             if self.main:
                 log.warning("run diverged at step %d: %s", p.step, p.reason)
-            summary = self._summary("diverged", p.step, p.wall(), p.last, diverged_at=p.step,
+            summary = self.recorder.summary("diverged", p.step, p.wall(), p.last, diverged_at=p.step,
                                     diverged_reason=p.reason)
         else:
-            summary = self._summary("completed", p.step, p.wall(), p.last)
+            summary = self.recorder.summary("completed", p.step, p.wall(), p.last)
         p.logger.finish()
         ddp.barrier()   # rank 0's files are complete before any process goes on (e.g. resumes)
         return summary
@@ -350,12 +259,6 @@ class Trainer:
             return {}, []
         with writing(self.run_dir / "images"):
             return self.monitor(step, self.run_dir / "images")
-
-    def _images(self, step: int, final: bool) -> list[Path]:
-        if step in self.image_steps or final or self.game.eval_due(step):
-            with writing(self.run_dir / "images"):
-                return self.game.save_images(step, self.run_dir)
-        return []
 
 
 def check_distributed(cfg: DictConfig, world: int) -> bool:

@@ -21,6 +21,7 @@ import matplotlib.figure
 import pytest
 import torch
 
+import gantrain.recorder as recorder_mod
 import gantrain.train as train_mod
 from gantrain.errors import ConfigError
 from gantrain.jsonl import read_jsonl
@@ -396,7 +397,7 @@ def test_summary_that_cannot_be_written_is_said_in_one_line(tmp_path, monkeypatc
     def write_json(path, obj):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(train_mod, "write_json", write_json)
+    monkeypatch.setattr(recorder_mod, "write_json", write_json)
     full_disk_from(monkeypatch, 7, replace_fails)
     with pytest.raises(ConfigError, match="last.pt"):
         run(d, "steps=20")

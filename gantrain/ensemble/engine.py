@@ -2,10 +2,10 @@
 
 Each member is an ordinary run (``Member``, a ``gantrain.train.Trainer``): its own run directory,
 lock, ``config.yaml``, ``metrics.jsonl``, images, checkpoints and ``summary.json``, written by the
-Trainer's own code, and its own generator of batches and latents seeded as the single run seeds
-it. Only the update is shared: ``torch.func.vmap`` of the rule's one-member direction
-(``gantrain.ensemble.functional``) over the stacked parameters, then the stacked optimizers
-(``gantrain.optim.stacked``: the single run's own optimizer with N members). A member's
+single run's own ``gantrain.recorder.Recorder``, and its own generator of batches and latents
+seeded as the single run seeds it. Only the update is shared: ``torch.func.vmap`` of the rule's
+one-member direction (``gantrain.ensemble.functional``) over the stacked parameters, then the
+stacked optimizers (``gantrain.optim.stacked``: the single run's own optimizer with N members). A member's
 trajectory is therefore the single run's, up to the rounding of batched kernels.
 
 A member that diverges is recorded ``diverged`` (its last good checkpoint kept) and frozen; a
@@ -21,17 +21,16 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.func import vmap
 
-from gantrain.checkpoint import atomic_write_text
 from gantrain.ensemble.functional import Players, build_direction, check_covered, check_estimate, flow_cosines
 from gantrain.ensemble.packing import check_compatible
 from gantrain.errors import ConfigError
 from gantrain.optim.stacked import StackedOptimizer
 from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals
 from gantrain.rules import RULES
-from gantrain.rundir import FINISHED, RunDirBusy, read_summary
+from gantrain.rundir import RunDirBusy, writing
 from gantrain.train import Trainer
 
 log = logging.getLogger("gantrain")
@@ -56,7 +55,8 @@ def check_member_config(cfg: DictConfig) -> None:
 
 
 class Member(Trainer):
-    """One run of an ensemble: the Trainer's files and bookkeeping; the Ensemble steps it."""
+    """One run of an ensemble: a Trainer's players, optimizers and ``Recorder`` (through its
+    public methods); the Ensemble steps it."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path):
         check_member_config(cfg)
@@ -68,28 +68,20 @@ class Member(Trainer):
 
     def open(self) -> None:
         """Take the lock, write config.yaml, restore the newest checkpoint (or log step 0)."""
-        with self._writes(self.lock.path):
+        with writing(self.lock.path):
             self.lock.acquire()
-        prev = read_summary(self.run_dir)
-        if prev and prev.get("status") in FINISHED and (
-                prev["status"] == "diverged" or prev.get("steps_done", 0) >= self.cfg.steps):
-            log.info("%s already finished (%s at step %s)", self.run_dir, prev["status"],
-                     prev.get("steps_done"))
+        prev = self.recorder.finished_before()
+        if prev is not None:
             self.result = prev
             return
-        with self._writes(self.run_dir / "config.yaml"):
-            atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(self.cfg, resolve=True))
-        self.start, self.wall_before, _, resumed = self._restore()
+        self.recorder.write_config()
+        self.start, self.wall_before, _, resumed = self.recorder.restore()
         self.done = self.saved = self.start
         if resumed:
-            self.last = (self.metrics.read() or [{}])[-1]
+            self.last = (self.recorder.metrics.read() or [{}])[-1]
         else:
-            self.last = self._record(0, {"param_norm": self.game.param_norm()})
-            self._images(0, final=False)
-
-    def _writes(self, path: Path):
-        from gantrain import train
-        return (getattr(train, "writing", None) or getattr(train, "_writing"))(path)
+            self.last = self.recorder.record(0, {"param_norm": self.game.param_norm()})
+            self.recorder.images(0, final=False)
 
     def params(self) -> tuple[list[str], list[str]]:
         """The names of D's and G's trained parameters, in the order of d_params()/g_params()."""
@@ -98,16 +90,15 @@ class Member(Trainer):
 
     def after(self, step: int, stats: dict, dt: float, wall: float, write_back) -> None:
         """Bookkeeping of one step this member took: divergence, metrics, checkpoint, summary."""
-        self.step_time_s += dt
-        self.steps_timed += 1
+        self.recorder.timed(dt)
         self.done = step
-        self.reason = self._divergence(stats)
+        self.reason = self.recorder.divergence(stats)
         final = step == self.cfg.steps or self.reason is not None
-        if final or step % self.cfg.log_every == 0 or step in self.image_steps \
+        if final or step % self.cfg.log_every == 0 or step in self.recorder.image_steps \
                 or self.game.eval_due(step):
             write_back(with_optimizers=False)
-            self.last = self._record(step, stats, final)
-            self._images(step, final)
+            self.last = self.recorder.record(step, stats, final)
+            self.recorder.images(step, final)
         if self.reason is not None:
             log.warning("%s diverged at step %d: %s", self.run_dir, step, self.reason)
             self.result = self.summary("diverged", wall, diverged_at=step,
@@ -120,11 +111,11 @@ class Member(Trainer):
 
     def save(self, wall: float, write_back) -> None:
         write_back(with_optimizers=True)
-        self._save(self.done, wall, None)
+        self.recorder.save(self.done, wall, None)
         self.saved = self.done
 
     def summary(self, status: str, wall: float, **extra) -> dict:
-        return self._summary(status, self.done, wall, self.last, **extra)
+        return self.recorder.summary(status, self.done, wall, self.last, **extra)
 
 
 class Ensemble:

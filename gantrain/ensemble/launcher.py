@@ -54,10 +54,13 @@ def _runnable(cfg: DictConfig) -> bool:
 
 def _refuse(message: str, sweep_dir: Path | None = None) -> None:
     """Exit 2 with one line, as gantrain's pre-check does (a launcher's exception would reach the
-    user as Hydra's traceback); the sweep directory goes when it holds only Hydra's multirun.yaml."""
+    user as Hydra's traceback); the sweep directory goes when it holds only Hydra's multirun.yaml
+    and the lock this sweep took on it (``gantrain.sweep.guard``)."""
+    made = {"multirun.yaml", ".lock"}
     if sweep_dir is not None and sweep_dir.is_dir() and \
-            [p.name for p in sweep_dir.iterdir()] == ["multirun.yaml"]:
-        (sweep_dir / "multirun.yaml").unlink()
+            {p.name for p in sweep_dir.iterdir()} <= made:
+        for name in made:
+            (sweep_dir / name).unlink(missing_ok=True)
         sweep_dir.rmdir()
     print(f"gantrain: error: {message}", file=sys.stderr)
     sys.exit(2)

@@ -25,8 +25,14 @@ def test_three_seeds_same_outcome(tmp_path, setting):
         got = summary(tmp_path / f"member{s}")
         assert got == out[s]
         assert (got["status"], got["diverged_at"]) == (ref["status"], ref["diverged_at"])
-        # float32 round-off grows over 1500 steps: the outcome agrees, the last digits need not
-        assert got["metrics"].get("modes_covered") == ref["metrics"].get("modes_covered"), (s, got, ref)
+        # float32 round-off grows over 1500 steps: the outcome agrees, the last digits need not.
+        # SimGD does not converge here: it circles with at most one mode half-covered, and
+        # round-off alone moves that count by one (seed 2: 1 mode with torch.optim's Adam
+        # kernels, 0 with gantrain's own update, loss_d 0.218 against 0.251), so SimGD agrees to
+        # one mode; the converging rules exactly.
+        slack = 1 if "simgd" in setting else 0
+        assert abs(got["metrics"].get("modes_covered") - ref["metrics"].get("modes_covered")) \
+            <= slack, (s, got, ref)
         if ref["status"] == "completed":
             assert abs(got["metrics"]["high_quality_fraction"]
                        - ref["metrics"]["high_quality_fraction"]) < 0.05, (s, got, ref)
