@@ -278,7 +278,7 @@ MUTANTS = [
            "diagonal terms) instead of the other player's",
            ("tests/ensemble/test_exact.py", "-k", "jare")),
     Mutant("ensemble-frozen-member-moves", "gantrain/optim/stacked.py",
-           "out[k] = q if everyone else torch.where(mask, q, p)", "out[k] = q",
+           "q = torch.where(mask, q, before)   # a held-back member", "q = q   # a held-back member",
            "a member that waits (resumed from a later step) or has diverged keeps stepping on "
            "placeholder batches: resumed members leave their single-run trajectory",
            ("tests/ensemble/test_faults.py", "-k", "different_steps")),

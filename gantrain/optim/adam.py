@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gantrain.checks import check, follows
-from gantrain.lazy import torch
 from gantrain.optim.base import Optimizer, check_lr
 
 
@@ -31,8 +30,8 @@ class Adam(Optimizer):
     @classmethod
     def stacked_update(cls, cfg, p, g, slots, s):
         b1, b2 = (float(b) for b in cfg.betas)
-        m = torch.lerp(slots["exp_avg"], g, 1 - b1)
-        v = slots["exp_avg_sq"] * b2 + (1 - b2) * g * g
+        m = slots["exp_avg"].lerp_(g, 1 - b1)
+        v = slots["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=1 - b2)
         bc1, bc2 = 1 - b1 ** s.steps, 1 - b2 ** s.steps
-        denom = v.sqrt() / s.col(bc2.sqrt()) + float(cfg.eps)
-        return p - s.col(s.lrs / bc1) * (m / denom), {"exp_avg": m, "exp_avg_sq": v}
+        denom = (v.sqrt() / s.col(bc2.sqrt())).add_(float(cfg.eps))
+        return p.addcdiv_(m * s.col(s.lrs / bc1), denom, value=-1), {"exp_avg": m, "exp_avg_sq": v}

@@ -59,7 +59,9 @@ class Optimizer:
 
     @classmethod
     def stacked_update(cls, cfg, p, g, slots: dict, s: StackedStep) -> tuple[Any, dict]:
-        """One step of N stacked members (the update formula, as torch computes it).
+        """One step of N stacked members (the update formula, as torch computes it). ``p`` and the
+        state entries belong to the optimizer (a flat copy and its own state): the update may
+        write them in place.
 
         Args:
             cfg: the ``optim`` section.

@@ -36,9 +36,9 @@ class RMSprop(Optimizer):
     @classmethod
     def stacked_update(cls, cfg, p, g, slots, s):
         alpha, momentum = float(cfg.alpha), float(cfg.momentum)
-        sq = slots["square_avg"] * alpha + (1 - alpha) * g * g
-        avg = sq.sqrt() + float(cfg.eps)
+        sq = slots["square_avg"].mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        avg = sq.sqrt().add_(float(cfg.eps))
         if momentum > 0:
-            buf = slots["momentum_buffer"] * momentum + g / avg
-            return p - s.lr * buf, {"square_avg": sq, "momentum_buffer": buf}
-        return p - s.lr * (g / avg), {"square_avg": sq}
+            buf = slots["momentum_buffer"].mul_(momentum).addcdiv_(g, avg)
+            return p.addcmul_(buf, s.lr, value=-1), {"square_avg": sq, "momentum_buffer": buf}
+        return p.addcdiv_(g * s.lr, avg, value=-1), {"square_avg": sq}

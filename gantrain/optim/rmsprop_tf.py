@@ -38,5 +38,5 @@ class TFRMSprop(Optimizer):
     @classmethod
     def stacked_update(cls, cfg, p, g, slots, s):
         decay = float(cfg.decay)
-        ms = slots["square_avg"] * decay + (1 - decay) * g * g
-        return p - s.lr * (g / (ms + float(cfg.eps)).sqrt()), {"square_avg": ms}
+        ms = slots["square_avg"].mul_(decay).addcmul_(g, g, value=1 - decay)
+        return p.addcdiv_(g * s.lr, (ms + float(cfg.eps)).sqrt_(), value=-1), {"square_avg": ms}

@@ -32,10 +32,10 @@ class SGD(Optimizer):
     def stacked_update(cls, cfg, p, g, slots, s):
         momentum = float(cfg.momentum)
         if momentum == 0:
-            return p - s.lr * g, {}
+            return p.addcmul_(g, s.lr, value=-1), {}
         # torch's buffer starts as the first gradient, not as zeros
-        buf = torch.where(s.started, slots["momentum_buffer"] * momentum + g, g)
-        return p - s.lr * buf, {"momentum_buffer": buf}
+        buf = torch.where(s.started, slots["momentum_buffer"].mul_(momentum).add_(g), g)
+        return p.addcmul_(buf, s.lr, value=-1), {"momentum_buffer": buf}
 
     @classmethod
     def torch_state(cls, cfg, state, step):

@@ -11,6 +11,8 @@ the same update. A member's state moves to and from torch's ``state_dict`` forma
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Sequence
 
 from gantrain.lazy import torch
@@ -18,6 +20,17 @@ from gantrain.optim.base import StackedStep
 from gantrain.optim.registry import OPTIMS
 
 Stack = dict  # name -> tensor [N, ...]
+
+
+def _plain(cfg) -> dict:
+    """An ``optim`` section (DictConfig, dataclass or dict) as a plain dict."""
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    if hasattr(cfg, "_metadata"):   # a DictConfig
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(cfg, resolve=True)
+    return dict(cfg)
 
 
 def _col(v, like):
@@ -28,6 +41,10 @@ def _col(v, like):
 class StackedOptimizer:
     """One optimizer config for N members; ``lr`` [N] holds each member's learning rate.
 
+    The state lives in one flat tensor [N, P] per slot (P: all parameters' sizes together), and a
+    step updates the parameters as one flat tensor too: the update's few elementwise operations
+    run once per step, not once per parameter tensor.
+
     Args:
         cfg: the ``optim`` section.
         lrs: each member's learning rate.
@@ -36,15 +53,31 @@ class StackedOptimizer:
 
     def __init__(self, cfg, lrs: Sequence[float], params: Stack):
         OPTIMS.check(cfg.name)
-        self.cfg, self.rule = cfg, OPTIMS[cfg.name]
+        self.rule = OPTIMS[cfg.name]
+        self.cfg = self.rule.Options(**_plain(cfg))   # attribute reads cost nothing per step
         first = next(iter(params.values()))
         self.lr = torch.tensor(list(lrs), dtype=torch.float64, device=first.device)
         self.n = len(lrs)
+        self.shapes = {k: tuple(p.shape[1:]) for k, p in params.items()}
+        self.spans, at = {}, 0
+        for k, shape in self.shapes.items():
+            size = math.prod(shape)
+            self.spans[k] = (at, at + size)
+            at += size
+        flat = self.flat(params)
         self.steps = torch.zeros(self.n, dtype=torch.float64, device=first.device)
-        self.state = {s: {k: self.rule.fresh(cfg, p) for k, p in params.items()}
-                      for s in self.rule.used_slots(cfg)}
+        self.state = {s: self.rule.fresh(cfg, flat) for s in self.rule.used_slots(cfg)}
         # SGD's momentum buffer starts as the first gradient, not as zeros
         self.started = torch.zeros(self.n, dtype=torch.bool, device=first.device)
+        self._lr_col = None   # lr as a column in the parameters' dtype (made at the first step)
+
+    def flat(self, tensors: Stack):
+        """Stacked tensors by name as one [N, P] tensor."""
+        return torch.cat([tensors[k].reshape(self.n, -1) for k in self.shapes], 1)
+
+    def split(self, flat) -> Stack:
+        """A [N, P] tensor as stacked tensors by name (views)."""
+        return {k: flat[:, a:b].view(self.n, *self.shapes[k]) for k, (a, b) in self.spans.items()}
 
     # --- a member's state in torch's format ----------------------------------------------------
     def load_member(self, i: int, states: Sequence[dict], names: Sequence[str]) -> None:
@@ -56,9 +89,10 @@ class StackedOptimizer:
             names: the parameters' names.
         """
         for st, k in zip(states, names):
-            for slot, stack in self.state.items():
+            a, b = self.spans[k]
+            for slot, flat in self.state.items():
                 if st.get(slot) is not None:
-                    stack[k][i] = st[slot]
+                    flat[i, a:b] = st[slot].reshape(-1)
                     self.started[i] = True
             if "step" in st:
                 self.steps[i] = float(st["step"])
@@ -67,36 +101,49 @@ class StackedOptimizer:
         """Member ``i``'s per-parameter states as torch's optimizer holds them ({} before a step)."""
         if not bool(self.started[i]) and float(self.steps[i]) == 0:
             return [{} for _ in names]
-        return [self.rule.torch_state(self.cfg, {slot: stack[k][i].clone()
-                                                 for slot, stack in self.state.items()},
-                                      float(self.steps[i])) for k in names]
+        out = []
+        for k in names:
+            a, b = self.spans[k]
+            st = {slot: flat[i, a:b].reshape(self.shapes[k]).clone() for slot, flat in self.state.items()}
+            out.append(self.rule.torch_state(self.cfg, st, float(self.steps[i])))
+        return out
 
     # --- one step ------------------------------------------------------------------------------
-    def step(self, params: Stack, grads: Stack, active) -> Stack:
+    def step(self, params: Stack, grads: Stack, active=None) -> Stack:
         """The stepped parameters (a new dict); the state moves for the ``active`` members.
 
         Args:
             params, grads: stacked tensors by name.
-            active: a bool tensor [N].
+            active: a bool tensor [N]; None: every member (no device sync to find out).
         Returns:
             the new parameters by name.
         """
-        steps = torch.where(active, self.steps + 1, self.steps)
-        everyone = bool(active.all())   # the common case: no member to hold back
-        new_state = {s: {} for s in self.state}
-        out = {}
-        for k, p in params.items():
-            slots = {s: self.state[s][k] for s in self.state}
-            st = StackedStep(lr=_col(self.lr, p), lrs=self.lr, steps=steps,
-                             started=_col(self.started, p).bool(), col=lambda v, p=p: _col(v, p))
-            q, moved = self.rule.stacked_update(self.cfg, p, grads[k], slots, st)
+        p, g = self.flat(params), self.flat(grads)   # copies: the update writes them in place
+        return self.split(self.update_flat(p, g, active))
+
+    def update_flat(self, p, g, active=None):
+        """``step`` on flat [N, P] tensors: ``p`` (which the update may write in place) stepped
+        with ``g``.
+
+        Returns:
+            the new flat parameters (``p`` itself when the update wrote it in place).
+        """
+        everyone = active is None or bool(active.all())   # the common case: no one held back
+        steps = self.steps + 1 if everyone else torch.where(active, self.steps + 1, self.steps)
+        if self._lr_col is None or self._lr_col.dtype != p.dtype:
+            self._lr_col = _col(self.lr, p)
+        st = StackedStep(lr=self._lr_col, lrs=self.lr, steps=steps,
+                         started=_col(self.started, p).bool(), col=lambda v: _col(v, p))
+        if not everyone:
+            before, kept = p.clone(), {s: v.clone() for s, v in self.state.items()}
+        q, moved = self.rule.stacked_update(self.cfg, p, g, dict(self.state), st)
+        if not everyone:
             mask = _col(active, p).bool()
-            out[k] = q if everyone else torch.where(mask, q, p)
-            for s, v in moved.items():
-                new_state[s][k] = v if everyone else torch.where(mask, v, slots[s])
-        self.state, self.steps = new_state, steps
-        self.started = self.started | active
-        return out
+            q = torch.where(mask, q, before)   # a held-back member keeps its parameters and state
+            moved = {s: torch.where(mask, v, kept[s]) for s, v in moved.items()}
+        self.state, self.steps = moved, steps
+        self.started = self.started | True if everyone else self.started | active
+        return q
 
 
 class PlayerOptimizer:
@@ -118,7 +165,7 @@ class PlayerOptimizer:
         self.batched = lrs is not None
         lrs = [float(cfg.lr)] if lrs is None else [float(v) for v in lrs]
         self.core = StackedOptimizer(cfg, lrs, self._stacked(self.params))
-        self._all = torch.ones(len(lrs), dtype=torch.bool, device=self.core.lr.device)
+        self.flat_params = self._share_storage()
 
     def _stacked(self, tensors) -> Stack:
         return {k: t.detach() if self.batched else t.detach().unsqueeze(0)
@@ -133,9 +180,30 @@ class PlayerOptimizer:
         """One update of every parameter with its ``p.grad`` (zero where it has none)."""
         with torch.no_grad():
             grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
-            new = self.core.step(self._stacked(self.params), self._stacked(grads), self._all)
+            if self.flat_params is not None:   # the parameters are views of it: step in place
+                g = self.core.flat(self._stacked(grads))
+                q = self.core.update_flat(self.flat_params, g)
+                if q is not self.flat_params:
+                    self.flat_params.copy_(q)
+                return
+            new = self.core.step(self._stacked(self.params), self._stacked(grads))
             for p, k in zip(self.params, self.names):
                 p.copy_(new[k] if self.batched else new[k][0])
+
+    def _share_storage(self):
+        """One run's parameters made views of one flat tensor [1, P] (returned), so that a step
+        is a few operations on it, as torch's foreach kernels step a list; None where the
+        parameters' layouts forbid it (non-contiguous, e.g. channels_last, or mixed dtypes)."""
+        ps = self.params
+        if self.batched or not ps or len({(p.dtype, p.device) for p in ps}) > 1 \
+                or not all(p.is_contiguous() for p in ps):
+            return None
+        flat = torch.cat([p.detach().reshape(-1) for p in ps])
+        at = 0
+        for p in ps:
+            p.data = flat[at:at + p.numel()].view_as(p)
+            at += p.numel()
+        return flat.unsqueeze(0)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the parameters' gradients."""
