@@ -323,6 +323,11 @@ MUTANTS = [
            '"partial": "resumed"', '"partial": "done"',
            "sweep.json says done for a job that a rerun finished from an earlier try's checkpoint",
            ("tests/sweep/test_record.py",)),
+    Mutant("ensemble-members-unrecorded", "gantrain/ensemble/launcher.py",
+           "            record_member(*job)", "            pass",
+           "sweep.json lists only the jobs a sweep ran alone: launcher=ensemble's members are "
+           "missing from it",
+           ("tests/ensemble/test_launcher.py", "-k", "writes_ordinary_runs")),
     Mutant("optuna-jobs-numbered-from-zero", "gantrain/sweep/optuna_study.py",
            "initial_job_idx=numbers[i]", "initial_job_idx=0",
            "each batch of trials runs in job directories 0, 1, ... (the plugin's numbering after a "

@@ -23,6 +23,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from omegaconf import DictConfig, open_dict
 
 from gantrain.errors import ConfigError, first_line
+from gantrain.sweep.record import record_member, state_before
 
 log = logging.getLogger("gantrain")
 
@@ -112,16 +113,27 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
                               config=sweep_cfgs[i], job_dir_key="hydra.sweep.dir",
                               job_subdir_key="hydra.sweep.subdir")
             continue
-        members = []   # (task config, run directory) from Hydra's own job set-up
+        members, jobs = [], []   # (task config, run directory), (sweep.json's facts of the job)
         for i in group:
             log.info("\t#%d : %s (ensemble member)", initial_job_idx + i,
                      " ".join(filter_overrides(job_overrides[i])))
             rets[i] = run_job(hydra_context=ctx, config=sweep_cfgs[i],
-                              task_function=lambda cfg: members.append(
-                                  (cfg, Path(HydraConfig.get().runtime.output_dir))),
+                              task_function=lambda cfg: _member(cfg, members, jobs),
                               job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
         _train(train_ensemble, members)
+        for job in jobs:   # each member's job in sweep.json, as a job run alone records itself
+            record_member(*job)
     return [rets[i] for i in range(len(sweep_cfgs))]
+
+
+def _member(cfg: DictConfig, members: list, jobs: list) -> None:
+    """Hydra's task function for a member: note its config and run directory (the ensemble trains
+    it later) and what sweep.json will need of its job."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    members.append((cfg, run_dir))
+    jobs.append((Path(hc.sweep.dir).absolute(), int(hc.job.num), list(hc.overrides.task),
+                 state_before(run_dir, int(cfg.steps)), run_dir))
 
 
 def _train(train_ensemble, members: list) -> None:

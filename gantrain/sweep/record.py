@@ -141,6 +141,11 @@ def _earlier_status(sweep_dir: Path, num: int) -> str:
     return old.get("status") if old.get("status") in ("done", "resumed") else "done"
 
 
+def _ended(sweep_dir: Path, num: int, before: str) -> str:
+    """The status of a job whose run ended well, from its run directory's state before it ran."""
+    return {"finished": _earlier_status(sweep_dir, num), "partial": "resumed"}.get(before, "done")
+
+
 @contextmanager
 def job_recorded(run_dir: Path, steps: int, enabled: bool = True) -> Iterator[None]:
     """Record the job running inside in its sweep's ``sweep.json`` when it ends: done or resumed
@@ -164,8 +169,7 @@ def job_recorded(run_dir: Path, steps: int, enabled: bool = True) -> Iterator[No
     status = None
     try:
         yield
-        status = {"finished": _earlier_status(sweep_dir, num), "partial": "resumed"}.get(
-            before, "done")
+        status = _ended(sweep_dir, num, before)
     except ConfigError as e:   # refused before training, unless a file could not be written
         status = "failed" if isinstance(e, RunWriteError) else "refused"
         raise
@@ -176,3 +180,25 @@ def job_recorded(run_dir: Path, steps: int, enabled: bool = True) -> Iterator[No
         summary = read_summary(run_dir) or {}
         record_job(sweep_dir, num, overrides, status or "failed", run_dir,
                    run_status=summary.get("status"))
+
+
+def record_member(sweep_dir: Path, num: int, overrides: list[str], before: str,
+                  run_dir: Path) -> None:
+    """Record an ensemble member's job in ``sweep.json`` once its ensemble has ended, as
+    ``job_recorded`` records a job run alone: done or resumed when its run finished (the earlier
+    status when it had finished before), failed otherwise.
+
+    Args:
+        sweep_dir: the sweep directory.
+        num: the job number.
+        overrides: the job's overrides.
+        before: ``state_before`` of its run directory, taken before the ensemble ran.
+        run_dir: the job's run directory.
+    """
+    summary = read_summary(run_dir) or {}
+    if summary.get("status") in FINISHED:
+        status = _ended(sweep_dir, num, before)
+    else:
+        status = "failed"
+    record_job(sweep_dir, num, overrides, status, run_dir, run_status=summary.get("status"))
+

@@ -52,6 +52,11 @@ def test_sweep_with_ensemble_launcher_writes_ordinary_runs(tmp_path):
                      "checkpoints/last.pt"):
             assert (job / name).exists(), (job, name)
         assert summary(job)["status"] == "completed", summary(job)
+    # sweep.json records every job, the ensemble members as the jobs run alone (cgd)
+    record = json.loads((sweep / "sweep.json").read_text())["jobs"]
+    assert sorted(record, key=int) == [j.name for j in jobs], record
+    assert {(r["status"], r["run_status"], r["dir"]) for r in record.values()} == \
+        {("done", "completed", j.name) for j in jobs}
     log = res.stderr + res.stdout
     assert log.count("(ensemble member)") == 8, log[-3000:]   # jare and simgd: 4 each
     assert "launching 12 jobs as 8 groups" in log   # 2 + 2 ensembles of 2, 4 single cgd runs
