@@ -48,9 +48,10 @@ def refusal(cls) -> str:
 
 
 # every rule whose class says how the ensemble expresses it, and does not change that code
-COVERED = tuple(name for name, cls in RULES.items() if not refusal(cls))
+_REFUSALS = {name: refusal(cls) for name, cls in RULES.items()}
+COVERED = tuple(name for name, why in _REFUSALS.items() if not why)
 ESTIMATES = ("same_batch", "unbiased")   # not variance_corrected: per-sample gradient stacks
-NOT_COVERED = {name: refusal(cls) for name, cls in RULES.items() if refusal(cls)}
+NOT_COVERED = {name: why for name, why in _REFUSALS.items() if why}
 
 
 def check_covered(method: str) -> None:

@@ -66,7 +66,7 @@ class StackedOptimizer:
             at += size
         flat = self.flat(params)
         self.steps = torch.zeros(self.n, dtype=torch.float64, device=first.device)
-        self.state = {s: self.rule.fresh(cfg, flat) for s in self.rule.used_slots(cfg)}
+        self.state = {s: self.rule.fresh(self.cfg, flat) for s in self.rule.used_slots(self.cfg)}
         # SGD's momentum buffer starts as the first gradient, not as zeros
         self.started = torch.zeros(self.n, dtype=torch.bool, device=first.device)
         self._lr_col = None   # lr as a column in the parameters' dtype (made at the first step)
