@@ -22,6 +22,7 @@ from hydra import compose, initialize_config_dir
 
 from gantrain.cli import CONFIG_DIR
 from gantrain.ensemble import Ensemble
+from gantrain.train import Trainer
 
 
 def make_cfg(*overrides: str):
@@ -46,7 +47,7 @@ def ensemble_stepper(method: str, n: int, extra: list[str], tmp: str):
 
 def single_stepper(method: str, extra: list[str], tmp: str):
     """One step of one run, the trainer's own (``rule.train_step``), after a warm-up step."""
-    m = Ensemble(members(method, 1, extra), [Path(tmp) / "single"]).members[0]
+    m = Trainer(members(method, 1, extra)[0], Path(tmp) / "single")
     step = lambda: m.rule.train_step(m.game, m.opt_d, m.opt_g, m.cfg.batch_size,  # noqa: E731
                                      m.data_rng)
     step()

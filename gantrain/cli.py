@@ -297,6 +297,10 @@ def _shared_run_dir(cfg: DictConfig, run_dir: Path) -> Path:
     return shared
 
 
+# What the pre-check of a single run found (``gantrain.config.Checked``), for the run itself.
+PREFLIGHT: dict = {}
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
     from gantrain.train import train
@@ -317,7 +321,8 @@ def _main(cfg: DictConfig) -> float | None:
     try:
         with failure_recorded(run_dir, enabled=sweeping), \
                 job_recorded(run_dir, cfg.steps, enabled=sweeping and rank == 0):   # sweep.json
-            summary = train(cfg, run_dir)
+            # a single run's config is the one the pre-check composed and checked
+            summary = train(cfg, run_dir, None if sweeping else PREFLIGHT.get("checked"))
     except ConfigError as e:
         if sweeping:
             log.error("job %s: %s", hc.job.num, e)
@@ -358,7 +363,7 @@ def main() -> None:
     from gantrain.config import validate
 
     def check(cfg: DictConfig) -> None:
-        validate(cfg)
+        PREFLIGHT["checked"] = validate(cfg)   # the run takes it: validate runs once per run
         if world == 1:   # under torch.distributed rank 0 takes the lock later; the others never
             _refuse_busy_run_dir(cfg)
 

@@ -53,6 +53,12 @@ class Recorder:
         self.step_time_s += seconds
         self.steps_timed += 1
 
+    def due(self, step: int, final: bool) -> bool:
+        """Whether ``step`` is recorded: the last one, a log step, an image step or an evaluation
+        step of the game."""
+        return (final or step % self.cfg.log_every == 0 or step in self.image_steps
+                or self.game.eval_due(step))
+
     def finished_before(self) -> dict | None:
         """The summary of a run that already ended in this directory (read under the lock:
         another process may just have ended it), else None."""

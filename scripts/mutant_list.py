@@ -34,7 +34,7 @@ MUTANTS = [
            "other player's ∇_φ½‖g_θ‖²",
            ("tests/rules/test_directions.py", "tests/analysis/test_spectrum.py")),
     Mutant("regularizer-dropped-half", "gantrain/rules/simultaneous.py",
-           "r_d = 0.5 * dot(gv_d[0], gv_d[-1])", "r_d = dot(gv_d[0], gv_d[-1])",
+           "r_d = 0.5 * self.dot(gv_d[0], gv_d[-1])", "r_d = self.dot(gv_d[0], gv_d[-1])",
            "R = ‖g_θ‖² instead of ½‖g_θ‖²: the logged reg_grad_d and grad_norm_d = √(2R) are "
            "off by 2 and √2",
            ("tests/rules/test_regularizer_estimate.py", "tests/test_train.py", "-k",
@@ -234,8 +234,8 @@ MUTANTS = [
            "lost): every rule seems to reverse the generator and App. C's claims flip",
            ("tests/analysis/test_flow_reversal.py",)),
     Mutant("flow-players-swapped", "gantrain/rules/flow.py",
-           'return {"flow_cos_g": cosine(u_g, plain_g), "flow_cos_d": cosine(u_d, plain_d)}',
-           'return {"flow_cos_g": cosine(u_d, plain_d), "flow_cos_d": cosine(u_g, plain_g)}',
+           '{"flow_cos_g": cosine(u_g, plain_g, inner), "flow_cos_d": cosine(u_d, plain_d, inner)}',
+           '{"flow_cos_g": cosine(u_d, plain_d, inner), "flow_cos_d": cosine(u_g, plain_g, inner)}',
            "the generator's flow cosine is the discriminator's and vice versa",
            ("tests/analysis/test_flow_reversal.py", "-k", "explicit_hessians or conopt")),
     Mutant("eq30-delta-inverted", "gantrain/analysis/conditions.py",
@@ -266,24 +266,43 @@ MUTANTS = [
            "the GPU check's rule-direction reference is float32, not float64: device errors of "
            "any size are measured against a reference with the same round-off",
            ("tests/test_gpu_check.py", "-k", "float32_against_float64")),
-    Mutant("ensemble-unbiased-same-half", "gantrain/ensemble/functional.py",
-           "    c = vs[m - 1 - i]\n    return c if m == 1", "    c = vs[i]\n    return c if m == 1",
-           "the ensemble's unbiased estimate pairs each half-batch's Jacobian with its own "
-           "gradient (the biased estimate again) while single runs use the other half's",
+    Mutant("run-validates-again", "gantrain/run_parts.py",
+           "    checked = checked if checked is not None else validate(cfg)\n",
+           "    checked = validate(cfg)\n",
+           "a run checks the config the command line's pre-check (or the ensemble launcher) has "
+           "just checked: validate runs twice per run",
+           ("tests/config/test_validate_once.py",)),
+    Mutant("ensemble-halves-mispaired", "gantrain/ensemble/stack.py",
+           "return [(x[:, :h], z[:, :h]), (x[:, h:], z[:, h:])]",
+           "return [(x[:, :h], z[:, h:]), (x[:, h:], z[:, :h])]",
+           "the stacked game's half-batches pair the first half of the data with the second half "
+           "of the latents: the unbiased estimate still looks unbiased, but members leave their "
+           "single runs",
            ("tests/ensemble/test_exact.py", "-k", "unbiased and jare")),
-    Mutant("ensemble-shared-own-block", "gantrain/ensemble/functional.py",
-           'idx = [0 if b == "d" else 1 for b in blocks]',
-           'idx = [1 if b == "d" else 0 for b in blocks]',
-           "the shared-pass JARE ensemble penalizes each player's own gradient block (ConOpt's "
-           "diagonal terms) instead of the other player's",
-           ("tests/ensemble/test_exact.py", "-k", "jare")),
+    Mutant("ensemble-batchnorm-shared-buffers", "gantrain/ensemble/stack.py",
+           "        tensors.update(zip(self.buffer_names, self.buffers_stacked()))\n", "",
+           "stacked players run on the first member's buffers: batch norm's running statistics "
+           "are not each member's own",
+           ("tests/ensemble/test_stack.py",)),
+    Mutant("ensemble-linear-untransposed", "gantrain/ensemble/stack.py",
+           "y = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight.transpose(1, 2))",
+           "y = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight)",
+           "a stacked Linear multiplies by Wᵀ's transpose: square hidden layers run silently with "
+           "the wrong map, so members leave their single runs",
+           ("tests/ensemble/test_exact.py", "-k", "simgd")),
+    Mutant("ensemble-waiting-member-draws", "gantrain/ensemble/stack.py",
+           "for i, (g, a) in enumerate(zip(self.games, self.active)) if a}",
+           "for i, (g, a) in enumerate(zip(self.games, self.active))}",
+           "a member held back (resumed from a later step) draws batches while it waits: its "
+           "generator runs ahead and it leaves its single-run trajectory",
+           ("tests/ensemble/test_faults.py", "-k", "different_steps")),
     Mutant("ensemble-frozen-member-moves", "gantrain/optim/stacked.py",
            "q = torch.where(mask, q, before)   # a held-back member", "q = q   # a held-back member",
            "a member that waits (resumed from a later step) or has diverged keeps stepping on "
            "placeholder batches: resumed members leave their single-run trajectory",
            ("tests/ensemble/test_faults.py", "-k", "different_steps")),
     Mutant("ensemble-optimizer-state-not-saved", "gantrain/ensemble/engine.py",
-           "m.opt_d.load_states(self.opt_d.member_state(i, self.d_names))", "pass",
+           "m.opt_d.load_states(self.opt_d.core.member_state(i, self.opt_d.names))", "pass",
            "members' checkpoints hold an empty optimizer state: a resumed member restarts "
            "RMSProp's accumulator and leaves its trajectory",
            ("tests/ensemble/test_faults.py", "-k", "sigterm")),

@@ -1,5 +1,5 @@
 """Phase diagrams of a neural game: the (η, γ) grid of the mixture-of-Gaussians game (dataset=mog)
-with MLP players, each grid point an ordinary run trained in a vmapped ensemble.
+with MLP players, each grid point an ordinary run trained in a stacked ensemble (gantrain.ensemble).
 
 Every point (lrs[i], gammas[j]) is the run of the composed config with ``eta`` = ``optim.lr`` =
 lrs[i], ``gamma`` = gammas[j] and ``phase.steps`` steps, everything else (seed, arch, optimizer,
@@ -112,7 +112,7 @@ def check_cfg(cfg) -> None:
     Args:
         cfg: the composed analyze config.
     """
-    from gantrain.ensemble.engine import check_member_config
+    from gantrain.ensemble.coverage import check_member_config
 
     if cfg.dataset.name not in DATASETS:
         raise ConfigError(f"dataset={cfg.dataset.name!r} is invalid for analysis.mode=phase: "

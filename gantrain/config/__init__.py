@@ -1,4 +1,4 @@
 """Typed config schemas and the checks that run before any work starts."""
-from gantrain.config.schema import validate
+from gantrain.config.schema import Checked, validate
 
-__all__ = ["validate"]
+__all__ = ["Checked", "validate"]

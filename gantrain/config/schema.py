@@ -22,7 +22,7 @@ from gantrain.models import ARCHS
 from gantrain.optim import OPTIMS
 from gantrain.rules import RULES
 
-__all__ = ["ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "validate"]
+__all__ = ["Checked", "ConfigError", "GROUPS", "SECTIONS", "TOP_LEVEL_KEYS", "merge", "validate"]
 
 
 # Each rule's options schema is its class's ``Options`` (gantrain.rules), each dataset's and
@@ -161,8 +161,36 @@ def merge(schema: type, section: Any, key: str) -> Any:
         raise ConfigError(f"{full_key}: {first_line(e)}") from None
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError (one line) on the first bad value; return None when all is well."""
+class Checked:
+    """A composed config that ``validate`` passed: each group and section as its schema's typed
+    object, defaults filled in (``checked.method`` is the rule's ``Options``, ``checked.optim``
+    the optimizer's), read by attribute.
+
+    Args:
+        sections: group or section name -> its typed object.
+    """
+
+    def __init__(self, sections: dict[str, Any]):
+        self.sections = sections
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["sections"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def validate(cfg: DictConfig) -> Checked:
+    """Check a composed config, before any work.
+
+    Args:
+        cfg: the composed config.
+    Returns:
+        the typed sections (``Checked``).
+    Raises:
+        ConfigError: one line naming the first bad value and what is allowed.
+    """
+    sections: dict[str, Any] = {}
     tree = OmegaConf.to_container(cfg, resolve=False)   # ${...} stay strings: named at their source
     tree.pop("hydra", None)
     # `+key=value` adds a key where Hydra finds no group of that name: nothing would read it.
@@ -176,9 +204,9 @@ def validate(cfg: DictConfig) -> None:
         name = section.get("name") if isinstance(section, DictConfig) else None
         if not isinstance(name, str) or name not in schemas:   # options listed for the message only
             one_of(f"{group}.name" if section is not None else group, name, sorted(schemas))
-        merge(schemas[name], section, group)
+        sections[group] = merge(schemas[name], section, group)
     for key, schema in SECTIONS.items():
-        merge(schema, cfg.get(key, {}), key)
+        sections[key] = merge(schema, cfg.get(key, {}), key)
     for key, lo in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
                     ("keep_last", 1)):
         value = cfg.get(key)
@@ -203,6 +231,12 @@ def validate(cfg: DictConfig) -> None:
     arch = DATASETS[cfg.dataset.name].compatible_archs()
     check(cfg.arch.name in arch, "arch", cfg.arch.name,
            f"dataset={cfg.dataset.name} allows arch: {', '.join(arch)}")
+    _check_estimate(cfg)
+    return Checked(sections)
+
+
+def _check_estimate(cfg: DictConfig) -> None:
+    """The batch a method's regularizer estimate needs, and where per-sample gradients exist."""
     if cfg.method.get("regularizer_estimate") == "unbiased":
         check(cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size", cfg.batch_size,
                "method.regularizer_estimate=unbiased needs an even batch_size >= 2")

@@ -28,15 +28,25 @@ from gantrain.sweep.record import record_member, state_before
 log = logging.getLogger("gantrain")
 
 
-def member_problem(cfg: DictConfig) -> str | None:
-    """Why the run ``cfg`` cannot be an ensemble member (None when it can): the config checks'
-    refusal, or what the ensemble cannot express (its rule, regularizer estimate, game, net)."""
-    from gantrain.config import validate
-    from gantrain.ensemble.engine import check_member_config
+def checked_member(cfg: DictConfig):
+    """The run ``cfg`` checked (``gantrain.config.Checked``) when it can be an ensemble member.
 
+    Raises:
+        ConfigError: the config checks' refusal, or what the ensemble cannot express (its rule,
+            regularizer estimate, game, net).
+    """
+    from gantrain.config import validate
+    from gantrain.ensemble.coverage import check_member_config
+
+    checked = validate(cfg)
+    check_member_config(cfg)
+    return checked
+
+
+def member_problem(cfg: DictConfig) -> str | None:
+    """Why the run ``cfg`` cannot be an ensemble member (None when it can)."""
     try:
-        validate(cfg)
-        check_member_config(cfg)
+        checked_member(cfg)
     except ConfigError as e:
         return first_line(e)
     return None
@@ -87,14 +97,17 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             sweep_cfg.hydra.job.num = idx
         sweep_cfgs.append(sweep_cfg)
     # Which jobs may be members: the task config as the job will see it (hydra node dropped).
-    keys, reasons, runnable = [], [], 0
-    for sc in sweep_cfgs:
+    keys, reasons, checks, runnable = [], [], {}, 0
+    for idx, sc in enumerate(sweep_cfgs, initial_job_idx):
         task = sc.copy()
         with open_dict(task):
             del task["hydra"]
-        why = member_problem(task)   # a refused job runs on its own and records its failure,
-        runnable += why is None or _runnable(task)   # as in a basic sweep
-        reasons.append(why)
+        try:   # a member's check is kept for its run: validate runs once per member
+            checks[idx], why = checked_member(task), None
+        except ConfigError as e:
+            why = first_line(e)
+        runnable += why is None or _runnable(task)   # a refused job runs on its own and records
+        reasons.append(why)                           # its failure, as in a basic sweep
         keys.append(None if why else pack_key(task))
     if not runnable:   # nothing to run: one line, before any directory is made
         _refuse(f"{reasons[0]} (every job of the sweep is refused; job #{initial_job_idx}: "
@@ -118,7 +131,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             log.info("\t#%d : %s (ensemble member)", initial_job_idx + i,
                      " ".join(filter_overrides(job_overrides[i])))
             rets[i] = run_job(hydra_context=ctx, config=sweep_cfgs[i],
-                              task_function=lambda cfg: _member(cfg, members, jobs),
+                              task_function=lambda cfg: _member(cfg, members, jobs, checks),
                               job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
         _train(train_ensemble, members)
         for job in jobs:   # each member's job in sweep.json, as a job run alone records itself
@@ -126,12 +139,12 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
     return [rets[i] for i in range(len(sweep_cfgs))]
 
 
-def _member(cfg: DictConfig, members: list, jobs: list) -> None:
-    """Hydra's task function for a member: note its config and run directory (the ensemble trains
-    it later) and what sweep.json will need of its job."""
+def _member(cfg: DictConfig, members: list, jobs: list, checks: dict) -> None:
+    """Hydra's task function for a member: note its config, its check and run directory (the
+    ensemble trains it later) and what sweep.json will need of its job."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    members.append((cfg, run_dir))
+    members.append((cfg, run_dir, checks[int(hc.job.num)]))
     jobs.append((Path(hc.sweep.dir).absolute(), int(hc.job.num), list(hc.overrides.task),
                  state_before(run_dir, int(cfg.steps)), run_dir))
 
@@ -140,11 +153,12 @@ def _train(train_ensemble, members: list) -> None:
     """One ensemble; a failure is recorded by its members (summary.json) and the sweep goes on,
     as gantrain's task function does for one job of a sweep."""
     try:
-        summaries = train_ensemble([c for c, _ in members], [d for _, d in members])
+        summaries = train_ensemble([c for c, _, _ in members], [d for _, d, _ in members],
+                                   [k for _, _, k in members])
     except Exception as e:   # noqa: BLE001 - every member wrote status: failed with the error
         log.error("ensemble of %d members failed: %s: %s", len(members), type(e).__name__,
                   first_line(e))
         return
-    for (_, run_dir), s in zip(members, summaries):
+    for (_, run_dir, _), s in zip(members, summaries):
         if s is not None:
             log.info("%s after %d steps -> %s", s.get("status"), s.get("steps_done", 0), run_dir)

@@ -47,6 +47,11 @@ class Game:
             return x, z
         return self.shard.take(x, parts), self.shard.take(z, parts)
 
+    def halves(self, x: torch.Tensor, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A batch's two halves (the unbiased estimates' independent half-batches)."""
+        h = x.shape[0] // 2
+        return [(x[:h], z[:h]), (x[h:], z[h:])]
+
     def losses(self, x_real: torch.Tensor, z: torch.Tensor,
                mean: Mean = torch.mean) -> tuple[torch.Tensor, torch.Tensor]:
         d_real = self.discriminator(x_real)

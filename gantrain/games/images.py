@@ -45,7 +45,7 @@ class ImageGame(Game):
         super().__init__(cfg.loss.name, device, dtype)
         self.cfg = cfg
         self.data = ImageData(cfg.dataset, seed=cfg.seed, batch_size=cfg.batch_size, device=device,
-                              workers=int(cfg.dataset.get("workers", 2)))
+                              workers=int(cfg.dataset.workers))   # its schema holds the default
         self.generator, self.discriminator = ARCHS[cfg.arch.name].build_models(
             cfg.arch, self.data.resolution, self.data.channels, f"dataset={cfg.dataset.name}")
         self._finish_init()
@@ -61,7 +61,7 @@ class ImageGame(Game):
                     if cfg.ema.decay > 0 else None)
         g = torch.Generator(device=self.device).manual_seed(int(cfg.eval.seed))
         self.grid_z = self.z_std * self.randn((64, self.z_dim), g)
-        self.eval_every = int(cfg.eval.get("every", 0) or 0)
+        self.eval_every = int(cfg.eval.every or 0)   # eval's schema holds its default
         self._scored = None   # (step, uint8 samples, mode histogram) of the last evaluation
         self.evaluator = None
         if self.eval_every > 0:

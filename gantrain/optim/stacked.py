@@ -54,7 +54,8 @@ class StackedOptimizer:
     def __init__(self, cfg, lrs: Sequence[float], params: Stack):
         OPTIMS.check(cfg.name)
         self.rule = OPTIMS[cfg.name]
-        self.cfg = self.rule.Options(**_plain(cfg))   # attribute reads cost nothing per step
+        # the checked Options (attribute reads cost nothing per step), or made from a section
+        self.cfg = cfg if isinstance(cfg, self.rule.Options) else self.rule.Options(**_plain(cfg))
         first = next(iter(params.values()))
         self.lr = torch.tensor(list(lrs), dtype=torch.float64, device=first.device)
         self.n = len(lrs)
@@ -64,6 +65,7 @@ class StackedOptimizer:
             size = math.prod(shape)
             self.spans[k] = (at, at + size)
             at += size
+        self.spans_end = at
         flat = self.flat(params)
         self.steps = torch.zeros(self.n, dtype=torch.float64, device=first.device)
         self.state = {s: self.rule.fresh(self.cfg, flat) for s in self.rule.used_slots(self.cfg)}
@@ -72,8 +74,14 @@ class StackedOptimizer:
         self._lr_col = None   # lr as a column in the parameters' dtype (made at the first step)
 
     def flat(self, tensors: Stack):
-        """Stacked tensors by name as one [N, P] tensor."""
-        return torch.cat([tensors[k].reshape(self.n, -1) for k in self.shapes], 1)
+        """Stacked tensors by name as one [N, P] tensor (a copy). Each is written straight into
+        its columns: a gradient in a transposed layout (a batched matrix product's) is read
+        once, not first made contiguous."""
+        first = next(iter(tensors.values()))
+        out = torch.empty(self.n, self.spans_end, dtype=first.dtype, device=first.device)
+        for k, (a, b) in self.spans.items():
+            out[:, a:b].view(self.n, *self.shapes[k]).copy_(tensors[k])
+        return out
 
     def split(self, flat) -> Stack:
         """A [N, P] tensor as stacked tensors by name (views)."""
@@ -166,6 +174,7 @@ class PlayerOptimizer:
         lrs = [float(cfg.lr)] if lrs is None else [float(v) for v in lrs]
         self.core = StackedOptimizer(cfg, lrs, self._stacked(self.params))
         self.flat_params = self._share_storage()
+        self.active = None   # points held back this step (a bool tensor [N]); None: none
 
     def _stacked(self, tensors) -> Stack:
         return {k: t.detach() if self.batched else t.detach().unsqueeze(0)
@@ -182,28 +191,32 @@ class PlayerOptimizer:
             grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
             if self.flat_params is not None:   # the parameters are views of it: step in place
                 g = self.core.flat(self._stacked(grads))
-                q = self.core.update_flat(self.flat_params, g)
+                q = self.core.update_flat(self.flat_params, g, self.active)
                 if q is not self.flat_params:
                     self.flat_params.copy_(q)
                 return
-            new = self.core.step(self._stacked(self.params), self._stacked(grads))
+            new = self.core.step(self._stacked(self.params), self._stacked(grads), self.active)
             for p, k in zip(self.params, self.names):
                 p.copy_(new[k] if self.batched else new[k][0])
 
     def _share_storage(self):
-        """One run's parameters made views of one flat tensor [1, P] (returned), so that a step
-        is a few operations on it, as torch's foreach kernels step a list; None where the
-        parameters' layouts forbid it (non-contiguous, e.g. channels_last, or mixed dtypes)."""
+        """The parameters made views of one flat tensor [N, P] (returned; N = 1 for one run), so
+        that a step is a few operations on it, as torch's foreach kernels step a list; None
+        where the parameters' layouts forbid it (non-contiguous, e.g. channels_last, or mixed
+        dtypes). Stacked members keep their own columns: member i's parameters are row i."""
         ps = self.params
-        if self.batched or not ps or len({(p.dtype, p.device) for p in ps}) > 1 \
+        if not ps or len({(p.dtype, p.device) for p in ps}) > 1 \
                 or not all(p.is_contiguous() for p in ps):
             return None
-        flat = torch.cat([p.detach().reshape(-1) for p in ps])
+        n = ps[0].shape[0] if self.batched else 1
+        flat = torch.cat([p.detach().reshape(n, -1) for p in ps], 1)
         at = 0
         for p in ps:
-            p.data = flat[at:at + p.numel()].view_as(p)
-            at += p.numel()
-        return flat.unsqueeze(0)
+            size = p.numel() // n
+            p.data = flat[:, at:at + size].view_as(p) if self.batched \
+                else flat[0, at:at + size].view_as(p)
+            at += size
+        return flat
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the parameters' gradients."""

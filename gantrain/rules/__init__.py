@@ -8,6 +8,7 @@ use, and imports no torch until a rule is built, so config validation stays fast
 """
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from typing import Any, Mapping
 
 from gantrain.registry import Registry
@@ -40,13 +41,16 @@ def build_rule(name: str, gamma: Any, options: Mapping[str, Any]):
     Args:
         name: ``method.name``.
         gamma: γ (a float, or a tensor of one γ per grid point).
-        options: the other ``method.*`` options (``name`` may be included).
+        options: the other ``method.*`` options (``name`` may be included), or the rule's
+            checked ``Options`` (``gantrain.config.validate``'s ``method``).
     Returns:
         an ``UpdateRule``.
     Raises:
         ConfigError: an unknown name, an unknown option or a bad value (one line).
     """
     RULES.check(name)
+    if is_dataclass(options):
+        options = {f.name: getattr(options, f.name) for f in fields(options)}
     return RULES[name](gamma=gamma, **{k: v for k, v in dict(options).items() if k != "name"})
 
 

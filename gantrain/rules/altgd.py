@@ -11,7 +11,7 @@ from gantrain.rules.base import UpdateRule, apply
 from gantrain.rules.flow import cosine
 from gantrain.rules.options import MethodOptions, check, positive_int
 from gantrain.rules.simgd import SimGD
-from gantrain.rules.tensors import grads, norm
+from gantrain.rules.tensors import grads
 
 
 @dataclass
@@ -66,9 +66,10 @@ class AltGD(UpdateRule):
             loss_d, _ = game.losses(x, z)
             *g, loss_d = self.reduce([*grads(loss_d, params, create_graph=False), loss_d.detach()])
             apply(g, params, opt_d)
-            stats.update(loss_d=loss_d.detach(), grad_norm_d=norm(g), reg_grad_d=0.5 * norm(g) ** 2)
+            n = self.norm(g)
+            stats.update(loss_d=loss_d.detach(), grad_norm_d=n, reg_grad_d=0.5 * n**2)
             if self.diagnose:   # each player steps along its own plain gradient: cos = 1
-                stats["flow_cos_d"] = cosine(g, g)
+                stats["flow_cos_d"] = cosine(g, g, self.dot)
 
         def step_g():
             params = game.g_params()
@@ -76,9 +77,10 @@ class AltGD(UpdateRule):
             _, loss_g = game.losses(x, z)
             *g, loss_g = self.reduce([*grads(loss_g, params, create_graph=False), loss_g.detach()])
             apply(g, params, opt_g)
-            stats.update(loss_g=loss_g.detach(), grad_norm_g=norm(g), reg_grad_g=0.5 * norm(g) ** 2)
+            n = self.norm(g)
+            stats.update(loss_g=loss_g.detach(), grad_norm_g=n, reg_grad_g=0.5 * n**2)
             if self.diagnose:
-                stats["flow_cos_g"] = cosine(g, g)
+                stats["flow_cos_g"] = cosine(g, g, self.dot)
 
         phases = [(step_d, self.d_steps), (step_g, self.g_steps)]
         for phase, count in (phases if self.d_first else phases[::-1]):

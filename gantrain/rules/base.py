@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 from gantrain.errors import ConfigError
 from gantrain.lazy import torch
 from gantrain.rules.options import MethodOptions
-from gantrain.rules.tensors import Tensors, identity
+from gantrain.rules.tensors import Tensors, dot, identity, member_dot
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,11 +71,10 @@ class UpdateRule:
     plain_field: ClassVar[bool] = False        # its field is the plain simultaneous gradient v itself
     consensus_bound: ClassVar[bool] = False   # ConOpt's Theorem 2 eq. (30) bound applies
     positive_gamma: ClassVar[str] = ""   # why the rule needs γ > 0 (empty: γ = 0 is allowed)
-    # How launcher=ensemble (gantrain.ensemble.functional) expresses the rule: "simultaneous"
-    # (v plus its penalties), "surrogate" (its penalties alone), "symplectic", "penalty" (R1/R2 on
-    # ``on``); empty: it cannot, and ``ensemble_refusal`` says why.
-    ensemble: ClassVar[str] = ""
-    ensemble_refusal: ClassVar[str] = "it has no vmapped form in gantrain.ensemble"
+    # Why launcher=ensemble cannot run the rule over stacked members (one line); empty: it can,
+    # with this class's own code (``members``).
+    ensemble_refusal: ClassVar[str] = ("it is not a field rule: only rules that step both players "
+                                       "once from one point run over stacked members")
     # squared-gradient penalties in each player's direction, a Penalty: "none" | "full" | "cross"
     # (gantrain.rules.simultaneous)
     penalize_generator: ClassVar[Penalty] = "none"
@@ -88,6 +87,21 @@ class UpdateRule:
         return "none" != cls.penalize_generator or "none" != cls.penalize_discriminator
 
     reduce = staticmethod(identity)
+    # True when the players' parameters hold stacked members along their first dimension
+    # (launcher=ensemble): every inner product and norm is then taken per member (``dot``).
+    members: bool = False
+
+    def dot(self, a: Tensors, b: Tensors) -> torch.Tensor:
+        """⟨a, b⟩ over a player's tensors: a 0-d tensor, or one per member [N] (``members``)."""
+        return member_dot(a, b) if self.members else dot(a, b)
+
+    def norm(self, a: Tensors) -> torch.Tensor:
+        """‖a‖ over a player's tensors (per member with ``members``)."""
+        return self.dot(a, a).sqrt()
+
+    def size(self, params: Sequence[torch.Tensor]) -> int:
+        """The number of parameters of one run (of one member with ``members``)."""
+        return sum(p[0].numel() if self.members else p.numel() for p in params)
 
     def __init__(self, gamma: float = 0.0, **options):
         self.options = self.options_of(options)
@@ -256,7 +270,10 @@ class UpdateRule:
 
 class FieldRule(UpdateRule):
     """A rule that steps both players from one point with one direction u(w), from one batch
-    (or, with ``uses_halves``, two independent halves of it)."""
+    (or, with ``uses_halves``, two independent halves of it). Its code runs over stacked members
+    as it is (``members``), so launcher=ensemble takes it."""
+
+    ensemble_refusal: ClassVar[str] = ""
 
     def uses_halves(self) -> bool:
         """Whether a step draws two independent half-batches (unbiased estimates)."""
@@ -281,8 +298,7 @@ class FieldRule(UpdateRule):
         halves = self.uses_halves()
         x, z = game.sample_batch(batch_size, rng, parts=2 if halves else 1)
         if halves:   # this process's rows of each half of the global batch
-            h = x.shape[0] // 2
-            losses = [self.losses(game, x[:h], z[:h]), self.losses(game, x[h:], z[h:])]
+            losses = [self.losses(game, xs, zs) for xs, zs in game.halves(x, z)]
         else:
             losses = [self.losses(game, x, z)]
         d_params, g_params = game.d_params(), game.g_params()
@@ -297,7 +313,8 @@ class FieldRule(UpdateRule):
 
 class Delegating:
     """For a rule built on an inner rule (``self._rule``): the training loop swaps ``reduce`` for
-    an all-reduce under torch.distributed, and the inner rule must get it."""
+    an all-reduce under torch.distributed, and sets ``members`` over stacked members; the inner
+    rule must get both."""
 
     _rule: UpdateRule
 
@@ -308,6 +325,14 @@ class Delegating:
     @reduce.setter
     def reduce(self, fn) -> None:
         self._rule.reduce = fn
+
+    @property
+    def members(self) -> bool:
+        return self._rule.members
+
+    @members.setter
+    def members(self, on: bool) -> None:
+        self._rule.members = on
 
 
 def apply(direction: Tensors, params: Sequence[torch.Tensor], opt: "PlayerOptimizer") -> None:

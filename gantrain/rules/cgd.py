@@ -27,7 +27,7 @@ from gantrain.errors import ConfigError
 from gantrain.lazy import torch
 from gantrain.rules.base import Direction, FieldRule
 from gantrain.rules.options import SameBatchOptions, check, follows, positive_int
-from gantrain.rules.tensors import grads, identity, norm
+from gantrain.rules.tensors import grads, identity
 
 DENSE_MAX = 4000   # generator parameters up to which a differentiable (dense) solve is allowed
 
@@ -168,7 +168,7 @@ class CGD(FieldRule):
 
         if self.reduce is not identity:
             loss_d, loss_g = self.reduce([loss_d.detach(), loss_g.detach()])
-        stats = dict(loss_d=loss_d, loss_g=loss_g, grad_norm_d=norm(g_d), grad_norm_g=norm(g_g),
+        stats = dict(loss_d=loss_d, loss_g=loss_g, grad_norm_d=self.norm(g_d), grad_norm_g=self.norm(g_g),
                      cg_iterations=iters, cg_residual=resid)
         if not create_graph:
             stats = {k: v.detach() for k, v in stats.items()}

@@ -97,6 +97,6 @@ class Extragradient(TwoPointRule):
         apply(out.u_d, d_params, opt_d)           # from w_k
         apply(out.u_g, g_params, opt_g)
         # the flow diagnostic: the look-ahead's gradient is the plain one at w_k
-        flow = flow_cosines(out.u_d, out.u_g, look.u_d, look.u_g) if self.diagnose else {}
+        flow = flow_cosines(out.u_d, out.u_g, look.u_d, look.u_g, self.dot) if self.diagnose else {}
         return {**out.stats, "lookahead_grad_norm_d": look.stats["grad_norm_d"],
                 "lookahead_grad_norm_g": look.stats["grad_norm_g"], **flow}

@@ -14,7 +14,7 @@ when γt² > 1 and gradnorm always; JARE's is ∇_φf + γ∇²_φθf∇_θf, wh
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from gantrain.lazy import torch
 from gantrain.rules.tensors import Tensors, dot, grads
@@ -25,16 +25,18 @@ if TYPE_CHECKING:
 KEYS = ("flow_cos_g", "flow_cos_d")
 
 
-def cosine(a: Tensors, b: Tensors) -> torch.Tensor:
-    """cos∠(a, b) over all tensors of a player; NaN when either is zero (no direction)."""
-    na, nb = dot(a, a).sqrt(), dot(b, b).sqrt()
-    return (dot(a, b) / (na * nb)).detach()
+def cosine(a: Tensors, b: Tensors, inner: Callable = dot) -> torch.Tensor:
+    """cos∠(a, b) over all tensors of a player (per member with the rule's ``inner`` = its
+    ``dot``); NaN when either is zero (no direction)."""
+    na, nb = inner(a, a).sqrt(), inner(b, b).sqrt()
+    return (inner(a, b) / (na * nb)).detach()
 
 
-def flow_cosines(u_d: Tensors, u_g: Tensors, plain_d: Tensors, plain_g: Tensors) -> dict:
-    """Args: the rule's directions and the plain gradients of each player.
+def flow_cosines(u_d: Tensors, u_g: Tensors, plain_d: Tensors, plain_g: Tensors,
+                 inner: Callable = dot) -> dict:
+    """Args: the rule's directions, the plain gradients of each player, the inner product.
     Returns: {"flow_cos_g": tensor, "flow_cos_d": tensor}."""
-    return {"flow_cos_g": cosine(u_g, plain_g), "flow_cos_d": cosine(u_d, plain_d)}
+    return {"flow_cos_g": cosine(u_g, plain_g, inner), "flow_cos_d": cosine(u_d, plain_d, inner)}
 
 
 def plain_gradients(rule: Any, game: "Game", losses: tuple[torch.Tensor, torch.Tensor],
@@ -56,4 +58,4 @@ def batch_flow_cosines(rule: Any, game: "Game", x: torch.Tensor, z: torch.Tensor
     only, ``UpdateRule.diagnose``)."""
     d_params, g_params = game.d_params(), game.g_params()
     plain_d, plain_g = plain_gradients(rule, game, game.losses(x, z), d_params, g_params)
-    return flow_cosines(u_d, u_g, plain_d, plain_g)
+    return flow_cosines(u_d, u_g, plain_d, plain_g, rule.dot)

@@ -30,7 +30,6 @@ class GradNorm(Delegating, FieldRule):
     second_order = True
     color = "tab:gray"
     positive_gamma = "its direction is γ∇½‖v‖²"
-    ensemble = "surrogate"
     penalize_generator = _SurrogateDescent.penalize_generator
     penalize_discriminator = _SurrogateDescent.penalize_discriminator
 

@@ -55,7 +55,7 @@ class Optimistic(TwoPointRule):
         apply(u_d, game.d_params(), opt_d)
         apply(u_g, game.g_params(), opt_g)
         if self.diagnose:   # 2v_k − v_{k−1} against this step's plain gradient v_k
-            return {**out.stats, **flow_cosines(u_d, u_g, out.u_d, out.u_g)}
+            return {**out.stats, **flow_cosines(u_d, u_g, out.u_d, out.u_g, self.dot)}
         return out.stats
 
     def state_dict(self) -> dict:

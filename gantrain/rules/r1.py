@@ -29,7 +29,6 @@ class R1(Delegating, FieldRule):
     second_order = True
     color = "navy"
     on = "real"   # which samples the penalty averages over
-    ensemble = "penalty"
 
     def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)

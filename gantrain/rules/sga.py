@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from gantrain.lazy import torch
 from gantrain.rules.base import Direction, FieldRule
 from gantrain.rules.options import EstimateOptions, check
-from gantrain.rules.tensors import dot, grads, identity, mean_of, norm
+from gantrain.rules.tensors import grads, identity, mean_of
 
 
 @dataclass
@@ -40,13 +40,9 @@ class SGA(FieldRule):
     Options = SGAOptions
     second_order = True
     color = "gold"
-    ensemble = "symplectic"   # symplectic gradient adjustment
 
     def __init__(self, gamma: float = 0.0, **options):
         super().__init__(gamma, **options)
-        if self.align and isinstance(self.gamma, torch.Tensor):
-            raise ValueError("method.align=true needs one γ: the sign alignment takes inner "
-                             "products over all parameters, which a grid of γ values would mix")
         self.align, self.align_eps = bool(self.align), float(self.align_eps)
 
     @classmethod
@@ -83,10 +79,13 @@ class SGA(FieldRule):
         adj = [0.5 * (a - b) for a, b in zip(jt, jv)]      # Aᵀξ
         lam = self.gamma
         if self.align:
-            d = sum(p.numel() for p in params)
-            sign = torch.sign(dot(xi, jt) * dot(adj, jt) / d + self.align_eps).detach()
+            if isinstance(lam, torch.Tensor) and lam.dim() and not self.members:
+                raise ValueError("method.align=true needs one γ: the sign alignment takes inner "
+                                 "products over all parameters, which a grid of γ values would mix")
+            d = self.size(params)
+            sign = torch.sign(self.dot(xi, jt) * self.dot(adj, jt) / d + self.align_eps).detach()
             lam = lam * sign
-        if isinstance(lam, torch.Tensor) and lam.dim() > 0:   # one γ per grid point
+        if isinstance(lam, torch.Tensor) and lam.dim() > 0:   # one γ (or sign) per member
             u = [x + lam.reshape(-1, *[1] * (x.dim() - 1)) * a for x, a in zip(xi, adj)]
         else:
             u = [x + lam * a for x, a in zip(xi, adj)]
@@ -94,8 +93,8 @@ class SGA(FieldRule):
         loss_g = sum(lg for _, lg in losses) / m
         if self.reduce is not identity:
             loss_d, loss_g = self.reduce([loss_d.detach(), loss_g.detach()])
-        stats = dict(loss_d=loss_d, loss_g=loss_g, grad_norm_d=norm(xi[n_g:]),
-                     grad_norm_g=norm(xi[:n_g]), adjustment_norm=norm(adj))
+        stats = dict(loss_d=loss_d, loss_g=loss_g, grad_norm_d=self.norm(xi[n_g:]),
+                     grad_norm_g=self.norm(xi[:n_g]), adjustment_norm=self.norm(adj))
         if self.align:
             stats["sga_sign"] = sign
         u_g, u_d = u[:n_g], u[n_g:]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar, Sequence
 from gantrain.lazy import torch
 from gantrain.rules.base import Direction, FieldRule, Penalty, apply
 from gantrain.rules.options import EstimateOptions
-from gantrain.rules.tensors import Tensors, dot, grads, identity, mean_of, norm
+from gantrain.rules.tensors import Tensors, grads, identity, mean_of
 
 if TYPE_CHECKING:
     from gantrain.rules.per_sample import PerSample
@@ -29,7 +29,6 @@ class SimultaneousRule(FieldRule):
     penalize_generator: ClassVar[Penalty] = "none"
     penalize_discriminator: ClassVar[Penalty] = "none"
     Options = EstimateOptions
-    ensemble = "simultaneous"
     regularizer_estimate = "same_batch"   # a rule whose Options lack it (SimGD) always uses this
 
     def __init_subclass__(cls, **kwargs):
@@ -85,8 +84,8 @@ class SimultaneousRule(FieldRule):
         gv_d = [reduced[i * n:i * n + n_d] for i in range(len(losses))]
         gv_g = [reduced[i * n + n_d:(i + 1) * n] for i in range(len(losses))]
         # R terms: ½⟨g_1, g_2⟩, with g_1 = g_2 for the same-batch estimate.
-        r_d = 0.5 * dot(gv_d[0], gv_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
-        r_g = 0.5 * dot(gv_g[0], gv_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
+        r_d = 0.5 * self.dot(gv_d[0], gv_d[-1])   # ½‖g_θ‖², penalizes the generator in JARE
+        r_g = 0.5 * self.dot(gv_g[0], gv_g[-1])   # ½‖g_φ‖², penalizes the discriminator in JARE
         if per_sample is not None:
             r_d, r_g = self._corrected(r_d, r_g, per_sample)
         g_d, g_g = mean_of(gv_d), mean_of(gv_g)
@@ -165,8 +164,8 @@ class SimultaneousRule(FieldRule):
         if self.reduce is not identity:
             loss_d, loss_g = self.reduce([loss_d.detach(), loss_g.detach()])
         return dict(loss_d=loss_d, loss_g=loss_g,
-                    grad_norm_d=(2 * r_d).sqrt() if same else norm(g_d),
-                    grad_norm_g=(2 * r_g).sqrt() if same else norm(g_g),
+                    grad_norm_d=(2 * r_d).sqrt() if same else self.norm(g_d),
+                    grad_norm_g=(2 * r_g).sqrt() if same else self.norm(g_g),
                     reg_grad_d=r_d, reg_grad_g=r_g)
 
     def _vjp(self, v_d: list[Tensors], v_g: list[Tensors], gv_d: list[Tensors],

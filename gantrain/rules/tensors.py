@@ -11,19 +11,22 @@ if TYPE_CHECKING:
 else:
     Tensors = list
 
-__all__ = ["Tensors", "dot", "grads", "identity", "mean_of", "norm"]
+__all__ = ["Tensors", "dot", "grads", "identity", "mean_of", "member_dot", "norm"]
 
 
 def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool) -> Tensors:
     """∇ loss w.r.t. params; unreached parameters get zeros, never None.
 
     Args:
-        loss: a scalar.
+        loss: a scalar, or one loss per member (stacked runs: their sum's gradient is every
+            member's own, as the members are independent).
         params: the tensors to differentiate by.
         create_graph: keep the result differentiable (for a second backward pass).
     Returns:
         one gradient per parameter.
     """
+    if loss.dim():
+        loss = loss.sum()
     out = torch.autograd.grad(loss, params, create_graph=create_graph, retain_graph=True,
                               allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, out)]
@@ -37,6 +40,11 @@ def identity(tensors: Tensors) -> Tensors:
 def dot(a: Tensors, b: Tensors) -> torch.Tensor:
     """⟨a, b⟩ summed over all tensors of two matching lists (a 0-d tensor)."""
     return sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b))
+
+
+def member_dot(a: Tensors, b: Tensors) -> torch.Tensor:
+    """⟨a, b⟩ of each member of two matching lists of stacked tensors [N, ...] (a tensor [N])."""
+    return sum((x * y).flatten(1).sum(1) for x, y in zip(a, b))
 
 
 def mean_of(lists: list[Tensors]) -> Tensors:

@@ -10,6 +10,7 @@ from pathlib import Path
 from bench_ensemble import ensemble_stepper, members, single_stepper
 
 from gantrain.ensemble import Ensemble
+from gantrain.train import Trainer
 from gpucheck.common import Sizes, peak_memory_mib, rel_err, reset_peak_memory, sync
 
 METHODS = ("simgd", "conopt", "jare")
@@ -54,7 +55,7 @@ def member_vs_single(sizes: Sizes, device: str, tmp: Path, steps: int = 5) -> fl
     for _ in range(steps):
         ens.step(ens.members, [True, True])
     ens._write_back(0, ens.members[0], with_optimizers=False)
-    one = Ensemble(members("jare", 1, extra), [tmp / "exact-single"]).members[0]
+    one = Trainer(members("jare", 1, extra)[0], tmp / "exact-single")
     for _ in range(steps):
         one.rule.train_step(one.game, one.opt_d, one.opt_g, one.cfg.batch_size, one.data_rng)
     mine = ens.members[0].game

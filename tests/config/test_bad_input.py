@@ -230,17 +230,20 @@ def test_bad_override_with_cfg_job_is_one_line(in_process):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prog,args", [
-    ("gantrain", ["-m", "method=simgd,jare", "gamma=1,2", "+foo=1,2", "hydra.sweep.dir=x"]),
+    ("gantrain", ["-m", "method=simgd,jare", "gamma=1,2", "+foo=1,2"]),
     ("gantrain", ["-m", "sweep=fig5"]),   # make fig5
     ("gantrain", ["-m", "sweep=fig7", "quick=mog"]),   # make fig7 QUICK=1
     ("gantrain-analyze", ["-m", "sweep=spectra", "quick=spectra"]),
 ], ids=["grid", "fig5", "fig7-quick", "spectra"])
-def test_good_sweeps_pass_the_preflight(monkeypatch, prog, args):
-    """The pre-check alone (no jobs run): a sweep that composes passes, including the Makefile's."""
+def test_good_sweeps_pass_the_preflight(monkeypatch, tmp_path, prog, args):
+    """The pre-check alone (no jobs run): a sweep that composes passes, including the Makefile's.
+    Its sweep lock goes to a temporary sweep directory, not into the package."""
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     monkeypatch.chdir(Path(cli.CONFIG_DIR).parent)
     check = {"gantrain": lambda cfg: None, "gantrain-analyze": analyze.check_config}[prog]
-    cli.preflight(prog, "train" if prog == "gantrain" else "analyze", check, args)
+    cli.preflight(prog, "train" if prog == "gantrain" else "analyze", check,
+                  [*args, f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert not (Path(cli.CONFIG_DIR).parent / "outputs").exists()
 
 
 def test_hydra_full_error_keeps_hydras_trace(in_process, monkeypatch, tmp_path):

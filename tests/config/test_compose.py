@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gantrain.cli import CONFIG_DIR
-from gantrain.config import validate
+from gantrain.config import Checked, validate
 from gantrain.errors import ConfigError
 from tests.helpers import make_cfg
 
@@ -75,7 +75,7 @@ def _compose_cases():
 @pytest.mark.parametrize("overrides", list(_compose_cases()))
 def test_every_group_option_composes_and_validates(overrides):
     cfg = make_cfg(*overrides)
-    assert validate(cfg) is None
+    assert isinstance(validate(cfg), Checked)
     for ov in overrides:
         group, option = ov.split("=")
         if group == "logger":
@@ -185,7 +185,7 @@ def _preset_method_pairs():
 @pytest.mark.parametrize("experiment,method", list(_preset_method_pairs()))
 def test_every_preset_composes_with_every_method(experiment, method):
     cfg = make_cfg(f"experiment={experiment}", f"method={method}")
-    assert validate(cfg) is None
+    assert isinstance(validate(cfg), Checked)
     assert cfg.method.name == method
     expected = {"gaussian": "gaussian", "mog": "mog", "cifar": "cifar10", "numerics": "cifar10",
                 "celeba": "celeba",

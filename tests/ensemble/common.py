@@ -1,7 +1,6 @@
 """Shared pieces of the ensemble tests: a tiny MoG game, members with their own seed, γ and η,
 and the comparison of a member's run directory with the single run of the same settings (the
-trainer's own autograd implementation of every rule, written independently of the ensemble's
-``torch.func`` one)."""
+trainer on the member's own, unstacked modules)."""
 from __future__ import annotations
 
 import json

@@ -2,9 +2,11 @@
 over every logged step and the final checkpoint (parameters and optimizer state), one test per
 covered rule and estimate, optimizer, loss and game; in float32 to round-off over 100 steps.
 
-The reference is the ordinary trainer (``gantrain.train.train``): autograd double backprop through
-the rule objects, written independently of the ensemble's vmapped ``torch.func`` functions, with
-its own torch optimizers."""
+The reference is the ordinary trainer (``gantrain.train.train``) on each member's own modules and
+batches. The ensemble runs the same rule code over stacked members, so what these tests check is the
+stacking: the stacked players (batched Linears or vmapped modules), each member's batch mean and
+half-batches, the per-member inner products and γ, the optimizer over N members, the write-back
+to each run directory."""
 from __future__ import annotations
 
 import pytest

@@ -101,7 +101,7 @@ VMAPPED_ESTIMATES = ("same_batch", "unbiased")
 def test_every_rule_and_estimate_under_every_launcher(launcher):
     """A job is refused by every launcher alike when its rule does not take the estimate; the
     other launchers run every accepted job on its own; launcher=ensemble packs exactly the
-    vmapped rules with the vmapped estimates and names the rule or the estimate otherwise."""
+    rules and estimates that run over members and names the rule or the estimate otherwise."""
     from gantrain.config import validate
     from gantrain.ensemble import train_ensemble
     from gantrain.ensemble.launcher import member_problem
