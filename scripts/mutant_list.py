@@ -321,8 +321,13 @@ MUTANTS = [
     Mutant("digits-classifier-unsnapped", "gantrain/metrics/digits_classifier.py",
            '                _snap(model, recipe["snap"])\n', "",
            "the classifier's weights are not rounded to the grid after each step: every CPU kernel "
-           "path trains other weights, and the digits scores stop comparing across machines",
-           ("tests/metrics/test_digits_classifier.py", "-k", "reference")),
+           "path trains other weights, and the recipe no longer reproduces the measured ones",
+           ("tests/metrics/test_digits_classifier.py", "-k", "recipe_trains")),
+    Mutant("digits-weights-unpinned", "gantrain/metrics/digits_classifier.py",
+           '    _check_reference(info["weights_sha256"])\n', "",
+           "a weights file is scored with whatever weights it holds (its own hash consistent): two "
+           "machines' digits scores no longer come from one yardstick",
+           ("tests/metrics/test_digits_classifier.py", "-k", "other_weights")),
     Mutant("wandb-image-key-per-step", "gantrain/tracking.py",
            'data[f"images/{image_key(Path(p).stem)}"]', 'data[f"images/{Path(p).stem}"]',
            "each logged picture gets a wandb key of its own step (images/step_000500, ...): no "

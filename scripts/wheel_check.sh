@@ -43,6 +43,12 @@ step "gantrain-analyze at the Gaussian equilibrium"
 "$BIN/gantrain-analyze" dataset=gaussian method=jare logger=none hydra.run.dir=runs/analyze
 ls runs/analyze/*.json > /dev/null
 
+step "the digits classifier's shipped weights load from the installed package"
+"$BIN/python" -c "from gantrain.metrics.digits_classifier import load_digits_classifier as l; \
+from gantrain.metrics import defaults as d; i = l()[1]; \
+assert i['weights_sha256'] == d.DIGITS_CLASSIFIER_SHA256 and 'site-packages' in i['path'], i; \
+print('wheel-check: digits classifier', i['weights_sha256'][:16], i['path'])"
+
 step "a paper sweep in its quick form (fig5, quick=gauss, shortened) and its report"
 "$BIN/gantrain" -m sweep=fig5 quick=gauss steps=200 log_every=50 checkpoint_every=200 \
   logger=none progress=false hydra.sweep.dir=runs/fig5

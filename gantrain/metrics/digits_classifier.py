@@ -2,14 +2,15 @@
 
 A small CNN on one-channel 16x16 digits in [-1, 1] (``DigitsClassifier``): two 3x3 convolutions,
 each followed by ReLU and 2x2 average pooling, a dense layer of ``features`` units (ReLU: the
-penultimate features of digits-FD) and 10 logits. It is trained at first use on the train split of
-``gantrain.data.digits`` with the recipe of ``defaults.DIGITS_CLASSIFIER_RECIPE`` (fixed seed, one
-thread, float64 with every weight rounded to a fixed grid after each step, so that every CPU gets
-the same weights, ``defaults.DIGITS_CLASSIFIER_SHA256``, or a one-line refusal; used in float32,
-which holds them exactly), its held-out accuracy measured on the ``test`` split, and cached in
-``<cache_dir>/digits_classifier-<key>.pt``; the key hashes the training data's bytes, the seed, the
-recipe and ``DIGITS_CLASSIFIER_VERSION``. The file holds the weights and their SHA-256, which is
-checked on every load: a file that does not match is refused in one line, never retrained over.
+penultimate features of digits-FD) and 10 logits. Its weights ship with gantrain (``WEIGHTS``):
+they were trained once by ``write_digits_classifier`` on the train split of ``gantrain.data.digits``
+with the recipe of ``defaults.DIGITS_CLASSIFIER_RECIPE`` (fixed seed, one thread, float64 with every
+weight rounded to a fixed grid after each step; used in float32, which holds them exactly). Every
+machine scores with those bytes, ``defaults.DIGITS_CLASSIFIER_SHA256``, or is refused in one line.
+Training them at first use cannot promise that: the recipe gives the same bytes under every kernel
+path of one CPU, but other bytes on another CPU vendor (``defaults.DIGITS_CLASSIFIER_TRAINED``).
+The file also holds its key (a hash of the training data's bytes, the seed, the recipe and
+``DIGITS_CLASSIFIER_VERSION``) and the held-out accuracy; both are checked on every load.
 
 Using it (``gantrain.metrics.digits_predict``): stacked images (``[B, 3, R, R]``, one digit per
 channel) are classified channel by channel: the mode is ``100 c0 + 10 c1 + c2`` and the features
@@ -23,6 +24,7 @@ import hashlib
 import io
 import json
 import math
+import platform
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +44,9 @@ NUM_CLASSES = 10
 RESOLUTION = 16
 FILE_PREFIX = "digits_classifier"
 CHUNK = 1024   # digits per forward pass: small batches cost ~3x more in per-call overhead
+# The weights every machine scores with, trained once by write_digits_classifier and shipped
+# with the package (the recipe gives other bytes on other CPU vendors: docs/results/digits.md)
+WEIGHTS = Path(__file__).with_name("digits_classifier.pt")
 
 
 class DigitsClassifier(nn.Module):
@@ -207,100 +212,127 @@ def _snap(model: nn.Module, grid: float) -> None:
         p.copy_(torch.round(p / grid) * grid)
 
 
-# --- the cache ----------------------------------------------------------------------------------
-def _location(cache_dir: Optional[str | Path]) -> tuple[torch.Tensor, torch.Tensor, dict, str, Path]:
-    images, labels, data_sha = _train_data()
-    key_dict = _key_dict(data_sha)
-    key = _key(key_dict)
-    folder = Path(cache_dir).expanduser() if cache_dir else defaults.default_cache_dir()
-    return images, labels, key_dict, key, folder / f"{FILE_PREFIX}-{key[:16]}.pt"
-
-
-def classifier_path(cache_dir: Optional[str | Path] = None) -> Path:
-    """Where the classifier of the current data, seed and recipe is cached.
-
-    Args:
-        cache_dir: the cache folder (None: ``defaults.default_cache_dir()``).
+# --- the shipped weights -------------------------------------------------------------------
+def classifier_key() -> tuple[dict, str]:
+    """What the weights depend on and its hash: the training data's bytes, the seed, the recipe and
+    ``DIGITS_CLASSIFIER_VERSION``.
 
     Returns:
-        ``<cache_dir>/digits_classifier-<first 16 hex of the key>.pt``.
+        (the key's parts, its SHA-256).
+    Raises:
+        ConfigError: scikit-learn is missing (one line).
     """
-    return _location(cache_dir)[4]
+    key_dict = _key_dict(_train_data()[2])
+    return key_dict, _key(key_dict)
 
 
 def _refuse(path: Path, what: str) -> ConfigError:
-    return ConfigError(f"cached digits classifier {path} {what}: delete the file to retrain it")
+    return ConfigError(f"digits classifier weights {path} {what}: reinstall gantrain, or write "
+                       f"them again with `python -m gantrain.metrics.digits_classifier`")
 
 
 def _read(path: Path, key: str) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         state, info = payload["state_dict"], payload["info"]
-    except Exception as e:   # truncated, foreign or not a torch file at all
+    except Exception as e:   # missing, truncated, foreign or not a torch file at all
         msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
         raise _refuse(path, f"cannot be read ({msg})") from None
     if info.get("key") != key:
-        raise _refuse(path, f"has key {info.get('key')!r}, expected {key}") from None
+        raise _refuse(path, f"have key {info.get('key')!r}, but this data, seed and recipe give "
+                      f"{key}") from None
     actual = weights_sha256(state)
     if actual != info.get("weights_sha256"):
-        raise _refuse(path, f"has weights with sha256 {actual}, but its recorded sha256 is "
+        raise _refuse(path, f"have sha256 {actual}, but their recorded sha256 is "
                       f"{info.get('weights_sha256')}")
     return payload
 
 
-def load_digits_classifier(cache_dir: Optional[str | Path] = None, device: torch.device | str = "cpu"
+def load_digits_classifier(device: torch.device | str = "cpu", path: Optional[str | Path] = None
                            ) -> tuple[DigitsClassifier, dict]:
-    """The digits classifier: from the cache, or trained now (about 10 s) and cached.
+    """The digits classifier, as shipped with gantrain (``WEIGHTS``): never trained at run time.
 
     Args:
-        cache_dir: the cache folder (None: ``defaults.default_cache_dir()``).
         device: where the returned model lives.
+        path: a weights file written by ``write_digits_classifier`` (None: ``WEIGHTS``).
 
     Returns:
         (the model in eval mode, info): info holds ``key``, ``weights_sha256``,
-        ``held_out_accuracy``, ``recipe``, ``seed``, ``version``, ``data_sha256``, ``path`` and
-        ``trained`` (True when trained by this call, with ``train_seconds``).
+        ``held_out_accuracy``, ``recipe``, ``seed``, ``version``, ``data_sha256``, ``trained_on``
+        and ``path``.
 
     Raises:
-        ConfigError: one line, when the cached file does not match its key or its weights' hash,
-            when scikit-learn is missing, or when training falls short of
-            ``defaults.DIGITS_MIN_ACCURACY``.
+        ConfigError: one line, when the file cannot be read, does not match this data, seed and
+            recipe, or holds other weights than its recorded hash or the pinned
+            ``defaults.DIGITS_CLASSIFIER_SHA256``; when scikit-learn is missing.
     """
-    images, labels, key_dict, key, path = _location(cache_dir)
+    path = WEIGHTS if path is None else Path(path)
+    payload = _read(path, classifier_key()[1])
+    info = dict(payload["info"], path=str(path))
+    _check_reference(info["weights_sha256"])
     recipe = defaults.DIGITS_CLASSIFIER_RECIPE
-    if path.exists():
-        payload = _read(path, key)
-        info = dict(payload["info"], trained=False)
-    else:
-        start = time.perf_counter()
-        model = train_digits_classifier(images, labels)
-        seconds = time.perf_counter() - start
-        test_images, test_labels = digit_images("test")
-        accuracy = _accuracy(model, test_images, test_labels)
-        if accuracy < defaults.DIGITS_MIN_ACCURACY:
-            raise ConfigError(f"the digits classifier reached a held-out accuracy of {accuracy:.4f}, "
-                              f"below {defaults.DIGITS_MIN_ACCURACY}: its recipe "
-                              "(defaults.DIGITS_CLASSIFIER_RECIPE) must change")
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        _check_reference(weights_sha256(state))
-        info = {**key_dict, "key": key, "weights_sha256": weights_sha256(state),
-                "held_out_accuracy": accuracy, "train_seconds": seconds}
-        payload = {"state_dict": state, "info": info}
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
-        info = dict(info, trained=True)
     model = DigitsClassifier(recipe["conv_channels"], recipe["features"])
     model.load_state_dict(payload["state_dict"])
-    info["path"] = str(path)
     return model.eval().to(device), info
 
 
+def write_digits_classifier(path: str | Path) -> dict:
+    """Train the classifier with the default recipe and seed, check its held-out accuracy and
+    write it (atomically) as ``load_digits_classifier`` reads it.
+
+    Args:
+        path: the file to write.
+
+    Returns:
+        its info (``load_digits_classifier``'s, without ``path``; with ``train_seconds``).
+
+    Raises:
+        ConfigError: one line, when the held-out accuracy falls short of
+            ``defaults.DIGITS_MIN_ACCURACY`` (nothing is written).
+    """
+    images, labels, data_sha = _train_data()
+    key_dict = _key_dict(data_sha)
+    start = time.perf_counter()
+    model = train_digits_classifier(images, labels)
+    seconds = time.perf_counter() - start
+    accuracy = _accuracy(model, *digit_images("test"))
+    if accuracy < defaults.DIGITS_MIN_ACCURACY:
+        raise ConfigError(f"the digits classifier reached a held-out accuracy of {accuracy:.4f}, "
+                          f"below {defaults.DIGITS_MIN_ACCURACY}: its recipe "
+                          "(defaults.DIGITS_CLASSIFIER_RECIPE) must change")
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    info = {**key_dict, "key": _key(key_dict), "weights_sha256": weights_sha256(state),
+            "held_out_accuracy": accuracy, "train_seconds": seconds,
+            "trained_on": f"{_cpu_name()}, torch {torch.__version__}"}
+    buf = io.BytesIO()
+    torch.save({"state_dict": state, "info": info}, buf)
+    atomic_write_bytes(Path(path), lambda f: f.write(buf.getvalue()))
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _check_reference(sha: str) -> None:
-    """The default recipe's weights are the same on every machine, or the run stops here."""
+    """Every machine scores with the same weights, or the run stops here."""
     ref = defaults.DIGITS_CLASSIFIER_SHA256
     if ref and sha != ref:
-        raise ConfigError(f"the digits classifier trained on this machine has weights sha256 "
-                          f"{sha[:16]}, not the reference {ref[:16]} that every machine gets: its "
-                          f"scores would not compare with others'; report this CPU and torch "
-                          f"{torch.__version__} (or set defaults.DIGITS_CLASSIFIER_SHA256 = None)")
+        raise ConfigError(f"the digits classifier's weights have sha256 {sha[:16]}, not the "
+                          f"reference {ref[:16]} that every machine uses: their scores would not "
+                          f"compare with others' (set defaults.DIGITS_CLASSIFIER_SHA256 = None to "
+                          f"score with them anyway)")
+
+
+if __name__ == "__main__":   # python -m gantrain.metrics.digits_classifier [PATH]
+    import sys
+    out = sys.argv[1] if len(sys.argv) > 1 else str(WEIGHTS)
+    written = write_digits_classifier(out)
+    print(f"{out}: sha256 {written['weights_sha256']}, held out {written['held_out_accuracy']:.4f}, "
+          f"{written['train_seconds']:.1f} s on {written['trained_on']}")

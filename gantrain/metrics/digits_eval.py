@@ -3,8 +3,8 @@
 ``DigitsEvaluator(eval_cfg, data, device)`` has the interface of
 ``gantrain.metrics.evaluator.ImageEvaluator`` as the image game uses it (``missing``, ``shard``,
 ``evaluate(sample_fn, num_samples)``), for ``dataset=digits`` (one channel, 10 modes) and
-``dataset=stacked_digits`` (three channels, 1 000 modes). The digits classifier is loaded (trained
-at first use) at construction, so that a bad cache or a missing scikit-learn stops the run before
+``dataset=stacked_digits`` (three channels, 1 000 modes). The digits classifier is loaded (its shipped
+weights) at construction, so that a bad weights file or a missing scikit-learn stops the run before
 any training. Each evaluation:
 - rounds the ``eval.num_samples`` generated images to 8-bit levels (what is scored, kept as
   ``last_samples``);
@@ -71,9 +71,8 @@ class DigitsEvaluator:
             raise ConfigError(f"eval.mode_min_count={self.min_count!r} is invalid: must be an "
                               "integer >= 1")
         self.counts(self.num_samples)   # ConfigError now rather than at the first evaluation
-        self.model, self.classifier = load_digits_classifier(_get(eval_cfg, "cache_dir", None),
-                                                             self.device)
-        self.missing: Optional[str] = None   # nothing is ever missing: the classifier is trained
+        self.model, self.classifier = load_digits_classifier(self.device)
+        self.missing: Optional[str] = None   # nothing is ever missing: the classifier ships
         self.shard = None                    # no sharded evaluation: the counts are small
         self._reference: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.last_samples: Optional[np.ndarray] = None

@@ -33,7 +33,7 @@ def test_saved_samples_are_the_scored_ones(tmp_path, monkeypatch, dataset):
     assert int(saved["step"]) == 6 and str(saved["dataset"]) == dataset
     last = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()][-1]
     # scored again from the file: the very numbers the run logged
-    model, _ = load_digits_classifier(tmp_path / "cache")
+    model, _ = load_digits_classifier()
     labels = classify(model, torch.from_numpy(samples))   # uint8 in
     again = mode_scores(labels.numpy(), 1000 if channels == 3 else 10)
     assert again["modes_covered"] == last["modes_covered"]

@@ -1,6 +1,6 @@
 """The digits metrics: modes covered and KL against hand computations on planted histograms,
 digits-FD against pytorch-fid's function, and DigitsEvaluator fed real digits as its "generated"
-samples (the classifier trained once per module into a temporary cache)."""
+samples (the shipped classifier; reference statistics in a temporary cache)."""
 from __future__ import annotations
 
 import math
@@ -15,7 +15,7 @@ from scipy.linalg import LinAlgWarning
 from gantrain.data.digits import digit_images, stacked_digits
 from gantrain.errors import ConfigError
 from gantrain.metrics import defaults
-from gantrain.metrics.digits_classifier import DigitsClassifier, load_digits_classifier
+from gantrain.metrics.digits_classifier import DigitsClassifier
 from gantrain.metrics.digits_eval import DigitsEvaluator
 from gantrain.metrics.digits_fd import digits_fd, digits_feature_stats
 from gantrain.metrics.digits_predict import features
@@ -124,10 +124,8 @@ class Replay:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """A cache folder holding the classifier (trained here once, about 10 s)."""
-    folder = tmp_path_factory.mktemp("digits_cache")
-    load_digits_classifier(folder)
-    return folder
+    """A cache folder for the reference statistics."""
+    return tmp_path_factory.mktemp("digits_cache")
 
 
 def cfg(cache, **kw):
@@ -209,8 +207,8 @@ def test_generated_floats_are_scored_as_their_8bit_images(cache):
 
 
 def test_bad_counts_are_refused_before_any_training(tmp_path, monkeypatch):
-    import gantrain.metrics.digits_classifier as dc
-    monkeypatch.setattr(dc, "train_digits_classifier", None)    # never reached
+    import gantrain.metrics.digits_eval as de
+    monkeypatch.setattr(de, "load_digits_classifier", None)    # never reached: refused before
     data = StandIn("stacked_digits", torch.zeros(100, 3, 16, 16, dtype=torch.uint8))
     for kw, key in [({"reference_num_images": 101}, "eval.reference_num_images=101"),
                     ({"mode_min_count": 0}, "eval.mode_min_count=0"),
