@@ -31,13 +31,14 @@ STEP = r"""
 import time, statistics, torch
 from hydra import compose, initialize_config_dir
 from gantrain.cli import CONFIG_DIR
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import build_rule
 with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
     cfg = compose("train", overrides=OVERRIDES)
 torch.manual_seed(0)
-game = build_game(cfg)
+game = build_game(validate(cfg))
 rule = build_rule(cfg.method.name, cfg.gamma, {k: v for k, v in cfg.method.items() if k != "name"})
 od, og = build_optimizer(cfg.optim, game.d_params()), build_optimizer(cfg.optim, game.g_params())
 rng = torch.Generator().manual_seed(1)

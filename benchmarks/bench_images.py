@@ -18,6 +18,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from gantrain.cli import CONFIG_DIR
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import build_rule
@@ -43,7 +44,7 @@ def build_step(arch: str, method: str, batch: int, filters: int, device: str,
             f"arch.filters={filters}", f"method={method}", f"batch_size={batch}",
             "logger=none", f"device={device}", *extra])
     torch.manual_seed(0)
-    game = build_game(cfg, device)
+    game = build_game(validate(cfg), device)
     rule = build_rule(method, cfg.gamma, {k: v for k, v in cfg.method.items() if k != "name"})
     opt_d = build_optimizer(cfg.optim, game.d_params())
     opt_g = build_optimizer(cfg.optim, game.g_params())

@@ -19,6 +19,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from gantrain.cli import CONFIG_DIR
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import build_rule
@@ -38,7 +39,7 @@ def main() -> None:
 
     def setup(kind: str):
         torch.manual_seed(0)
-        game = build_game(cfg)
+        game = build_game(validate(cfg))
         rule = build_rule(cfg.method.name, cfg.gamma, {})
         if kind == "torch.optim (before)":
             make = lambda ps: old.RMSpropTF(list(ps), lr=o.lr, decay=o.decay, eps=o.eps,  # noqa: E731

@@ -19,6 +19,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from gantrain.cli import CONFIG_DIR
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import RULES, build_rule
@@ -33,7 +34,7 @@ def setup(method: str, overrides: list[str]):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"method={name}", *extra, *overrides])
     torch.manual_seed(0)
-    game = build_game(cfg)
+    game = build_game(validate(cfg))
     rule = build_rule(name, cfg.gamma, {k: v for k, v in cfg.method.items() if k != "name"})
     opt_d = build_optimizer(cfg.optim, game.d_params())
     opt_g = build_optimizer(cfg.optim, game.g_params())

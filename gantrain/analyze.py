@@ -20,6 +20,7 @@ def spectrum_at(cfg: DictConfig, method: str | None = None, gamma: float | None 
     import torch
 
     from gantrain.analysis.spectrum import analyze, move_to_point
+    from gantrain.config import validate
     from gantrain.games import build_game
 
     cfg = copy.deepcopy(cfg)
@@ -31,7 +32,7 @@ def spectrum_at(cfg: DictConfig, method: str | None = None, gamma: float | None 
         if mu is not None:
             cfg.dataset.mu = mu
     torch.manual_seed(cfg.seed)
-    game = build_game(cfg, "cpu", torch.float64)
+    game = build_game(validate(cfg), "cpu", torch.float64)   # this point's own config
     point = move_to_point(game, str(cfg.analysis.point), "cpu")
     return analyze(cfg, game, point)
 

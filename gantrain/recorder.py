@@ -11,16 +11,19 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from gantrain import distributed as ddp
 from gantrain.checkpoint import CheckpointIO, atomic_write_text, rng_state, set_rng_state
 from gantrain.errors import first_line
 from gantrain.rundir import FINISHED, RunDirLock, read_summary, writing
 from gantrain.tracking import MetricsFile, to_json_value, write_json
+
+if TYPE_CHECKING:
+    from gantrain.config import Checked
 
 log = logging.getLogger("gantrain")
 
@@ -29,7 +32,8 @@ class Recorder:
     """A run directory's files and bookkeeping.
 
     Args:
-        cfg: the run's composed config.
+        cfg: the run's checked config (``gantrain.config.Checked``).
+        config: its composed config, resolved (``config.yaml``).
         run_dir: its directory.
         ckpt: the checkpoint registry (players, optimizers, game, rule state).
         game: the game (its evaluation, images and metrics).
@@ -38,8 +42,9 @@ class Recorder:
         device: where checkpoints are loaded to.
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, ckpt: CheckpointIO, game, data_rng,
-                 shard, device):
+    def __init__(self, cfg: Checked, config: dict, run_dir: Path, ckpt: CheckpointIO, game,
+                 data_rng, shard, device):
+        self.config = config
         self.cfg, self.run_dir, self.ckpt, self.game, self.data_rng = cfg, run_dir, ckpt, game, data_rng
         self.shard, self.device = shard, device
         self.main = shard.rank == 0     # rank 0 alone writes files
@@ -75,7 +80,7 @@ class Recorder:
         if self.main:
             with writing(self.run_dir / "config.yaml"):
                 atomic_write_text(self.run_dir / "config.yaml",
-                                  OmegaConf.to_yaml(self.cfg, resolve=True))
+                                  OmegaConf.to_yaml(OmegaConf.create(self.config)))
 
     def restore(self) -> tuple[int, float, str | None, bool]:
         """Resume from the newest readable checkpoint if there is one.

@@ -48,16 +48,17 @@ def prepare(cfg: DictConfig, run_dir: Path, checked: Checked | None = None) -> S
     checked = checked if checked is not None else validate(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
     check_run_dir(Path(run_dir), config)
-    return Setting(checked, config, local_device(engine.setup(cfg)), getattr(torch, cfg.dtype))
+    return Setting(checked, config, local_device(engine.setup(checked)), getattr(torch, checked.dtype))
 
 
-def seeded_game(cfg: DictConfig, s: Setting):
-    """The run's game, built after seeding torch, numpy and random with ``cfg.seed`` (its players'
-    initial parameters are the seed's)."""
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    random.seed(cfg.seed)
-    return build_game(cfg, s.device, s.dtype)
+def seeded_game(s: Setting):
+    """The run's game (from its checked config), built after seeding torch, numpy and random with
+    its seed (its players' initial parameters are the seed's)."""
+    seed = s.checked.seed
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    return build_game(s.checked, s.device, s.dtype)
 
 
 @dataclass
@@ -70,13 +71,11 @@ class RunParts:
     recorder: Recorder
 
 
-def assemble(cfg: DictConfig, run_dir: Path, game, s: Setting, shard: Shard = SINGLE,
-             rule=None) -> RunParts:
+def assemble(run_dir: Path, game, s: Setting, shard: Shard = SINGLE, rule=None) -> RunParts:
     """The optimizers of ``game``'s players, the batch generator (seed + 1), the checkpoints (with
     a stateful ``rule``'s state) and the recorder of ``run_dir``.
 
     Args:
-        cfg: the composed config.
         run_dir: the run's directory.
         game: its game (players built).
         s: its ``Setting``.
@@ -85,11 +84,11 @@ def assemble(cfg: DictConfig, run_dir: Path, game, s: Setting, shard: Shard = SI
     """
     opt_d = build_optimizer(s.checked.optim, game.d_params())
     opt_g = build_optimizer(s.checked.optim, game.g_params())
-    data_rng = torch.Generator(device=s.device).manual_seed(cfg.seed + 1)
-    ckpt = CheckpointIO(Path(run_dir) / "checkpoints", keep_last=cfg.keep_last,
+    data_rng = torch.Generator(device=s.device).manual_seed(s.checked.seed + 1)
+    ckpt = CheckpointIO(Path(run_dir) / "checkpoints", keep_last=s.checked.keep_last,
                         generator=game.generator, discriminator=game.discriminator, opt_g=opt_g,
                         opt_d=opt_d, game=game)
     if rule is not None and rule.stateful:   # e.g. optimistic's previous gradient
         ckpt.register(rule=rule)
-    recorder = Recorder(cfg, Path(run_dir), ckpt, game, data_rng, shard, s.device)
+    recorder = Recorder(s.checked, s.config, Path(run_dir), ckpt, game, data_rng, shard, s.device)
     return RunParts(opt_d, opt_g, data_rng, ckpt, recorder)

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gantrain import distributed as ddp
 from gantrain.config import Checked
+from gantrain.config.schema import Logger
 from gantrain.errors import ConfigError
 from gantrain.loop import Course, run_courses
 from gantrain.preemption import EXIT_PREEMPTED, Preempted, StopSignals, hand_over
@@ -40,15 +41,16 @@ class Trainer:
     and the loop that steps, records and stops."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, checked: Checked | None = None):
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.run_dir = Path(run_dir)
         setting = prepare(cfg, self.run_dir, checked)
+        self.cfg = setting.checked   # what the run reads from here on: the typed sections
         self.config, self.device, self.dtype = setting.config, setting.device, setting.dtype
         self.shard = ddp.init(self.device)
         self.main = self.shard.rank == 0     # rank 0 alone writes files and talks to wandb
-        sync_bn = check_distributed(cfg, self.shard.world)
+        sync_bn = check_distributed(self.cfg, self.shard.world)
 
-        self.game = seeded_game(cfg, setting)
-        self.rule = build_rule(cfg.method.name, cfg.gamma, setting.checked.method)
+        self.game = seeded_game(setting)
+        self.rule = build_rule(self.cfg.method.name, self.cfg.gamma, self.cfg.method)
         if self.shard.world > 1:
             self.game.shard = self.shard
             self.rule.reduce = ddp.all_reduce_mean
@@ -57,15 +59,15 @@ class Trainer:
             if sync_bn:
                 ddp.SyncBatchNorm.convert(self.game.generator)
                 ddp.SyncBatchNorm.convert(self.game.discriminator)
-        parts = assemble(cfg, self.run_dir, self.game, setting, self.shard, self.rule)
+        parts = assemble(self.run_dir, self.game, setting, self.shard, self.rule)
         self.opt_d, self.opt_g, self.data_rng = parts.opt_d, parts.opt_g, parts.data_rng
         self.recorder = parts.recorder
         self.lock = self.recorder.lock
         self.signals = StopSignals()
         self.monitor = None
-        if cfg.analysis.every > 0 and self.main:
+        if self.cfg.analysis.every > 0 and self.main:
             from gantrain.analysis.monitor import SpectrumMonitor
-            self.monitor = SpectrumMonitor(cfg, self.game)
+            self.monitor = SpectrumMonitor(cfg, self.game)   # the analysis reads the composed config
 
     def _stop_requested(self) -> bool:
         """Whether a stop signal came (on any process: every process stops at the same step)."""
@@ -93,7 +95,7 @@ class Trainer:
     def _run(self) -> dict:
         course = Course(self.cfg, self.recorder, self.game, shard=self.shard,
                         extras=self._spectrum)
-        logger_cfg = self.cfg.logger if self.main else OmegaConf.create({"mode": "disabled"})
+        logger_cfg = self.cfg.logger if self.main else Logger(mode="disabled")
         with self.signals:
             try:
                 course.open(lambda wandb_id: WandbLogger(logger_cfg, self.run_dir, self.config,
@@ -154,7 +156,7 @@ class Trainer:
             return self.monitor(step, self.run_dir / "images")
 
 
-def check_distributed(cfg: DictConfig, world: int) -> bool:
+def check_distributed(cfg: Checked, world: int) -> bool:
     """Refuse (one line) a world size that does not divide the global batch; return whether batch
     norm is synchronized (``distributed.sync_batchnorm``, default false: per-process batch norm,
     i.e. ghost batches of batch_size / W)."""

@@ -21,13 +21,14 @@ import torch
 from omegaconf import OmegaConf
 
 from gantrain.checkpoint import read_checkpoint
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.metrics.modes import mode_metrics
 
 
 def criteria(run_dir: Path) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    game = build_game(cfg)
+    game = build_game(validate(cfg))
     payload = read_checkpoint(run_dir / "checkpoints" / "last.pt")
     game.generator.load_state_dict(payload["modules"]["generator"])
     samples, centers = game.eval_samples().double(), game.centers.double()

@@ -444,8 +444,12 @@ def test_a_second_process_is_refused_and_a_dead_holder_is_taken_over(tmp_path, r
 def test_an_infinite_gamma_is_written_as_null(tmp_path, monkeypatch):
     """Writing never fails on a value (whether validation lets gamma=inf through or not)."""
     real = run_parts_mod.validate   # every check but gamma's
-    monkeypatch.setattr(run_parts_mod, "validate",
-                        lambda cfg: real(OmegaConf.merge(cfg, {"gamma": 0.0})))
+
+    def lenient(cfg):
+        checked = real(OmegaConf.merge(cfg, {"gamma": 0.0}))
+        checked.sections["gamma"] = cfg.gamma   # the run reads the checked config: inf
+        return checked
+    monkeypatch.setattr(run_parts_mod, "validate", lenient)
     d = tmp_path / "run"
     out = run(d, "steps=5", "gamma=inf")     # simgd ignores gamma
     text = (d / "summary.json").read_text()

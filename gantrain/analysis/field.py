@@ -149,10 +149,11 @@ class _Stepper:
     """The game, two SGD optimizers at lr, and the batch RNG, for one method."""
 
     def __init__(self, cfg, lr: float):
+        from gantrain.config import validate
         from gantrain.games import build_game
 
         torch.manual_seed(cfg.seed)
-        self.game = build_game(cfg, "cpu", torch.float64)
+        self.game = build_game(validate(cfg), "cpu", torch.float64)
         self.phi, self.theta = self.game.generator.phi, self.game.discriminator.theta
         from gantrain.optim.sgd import SGDOptions
         from gantrain.optim.stacked import PlayerOptimizer

@@ -218,6 +218,7 @@ def point_bound(point_cfg: DictConfig, run_dir: Path) -> dict:
 
     from gantrain.analysis.spectrum import analyze, move_to_point
     from gantrain.analysis.stability import max_stable_step
+    from gantrain.config import validate
     from gantrain.games import build_game
 
     if not (Path(run_dir) / "checkpoints" / "last.pt").is_file():   # diverged before any
@@ -227,7 +228,7 @@ def point_bound(point_cfg: DictConfig, run_dir: Path) -> dict:
     with open_dict(c):
         c.analysis.point = str(run_dir)
     torch.manual_seed(c.seed)
-    game = build_game(c, "cpu", torch.float64)
+    game = build_game(validate(c), "cpu", torch.float64)
     r = analyze(c, game, move_to_point(game, str(run_dir), "cpu"))
     ev = np.array([complex(re, im) for re, im in r["eigenvalues"]])
     right = r.get("eigenvalues_largest_real") or r["eigenvalues"]   # top-k: the largest Re λ found

@@ -164,10 +164,12 @@ def merge(schema: type, section: Any, key: str) -> Any:
 class Checked:
     """A composed config that ``validate`` passed: each group and section as its schema's typed
     object, defaults filled in (``checked.method`` is the rule's ``Options``, ``checked.optim``
-    the optimizer's), read by attribute.
+    the optimizer's), and the top-level values resolved (``checked.seed``; ``phase`` and
+    ``field``, which their own settings classes read, as plain dicts), read by attribute. What a
+    run builds (its game, players, data and evaluator) reads this, never the composed config.
 
     Args:
-        sections: group or section name -> its typed object.
+        sections: key -> its typed object or value.
     """
 
     def __init__(self, sections: dict[str, Any]):
@@ -232,6 +234,11 @@ def validate(cfg: DictConfig) -> Checked:
     check(cfg.arch.name in arch, "arch", cfg.arch.name,
            f"dataset={cfg.dataset.name} allows arch: {', '.join(arch)}")
     _check_estimate(cfg)
+    for key in sorted(TOP_LEVEL_KEYS - set(sections)):
+        if key in cfg:
+            value = cfg[key]
+            sections[key] = (OmegaConf.to_container(value, resolve=True)
+                             if isinstance(value, DictConfig) else value)
     return Checked(sections)
 
 

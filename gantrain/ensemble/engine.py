@@ -43,11 +43,11 @@ class Member:
     ``Recorder``) and its ``gantrain.loop.Course``; the Ensemble steps it."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, checked=None):
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.run_dir = Path(run_dir)
         setting = prepare(cfg, self.run_dir, checked)
-        self.checked, self.device, self.dtype = setting.checked, setting.device, setting.dtype
-        self.game = seeded_game(cfg, setting)
-        parts = assemble(cfg, self.run_dir, self.game, setting)
+        self.cfg, self.device, self.dtype = setting.checked, setting.device, setting.dtype
+        self.game = seeded_game(setting)
+        parts = assemble(self.run_dir, self.game, setting)
         self.opt_d, self.opt_g, self.data_rng = parts.opt_d, parts.opt_g, parts.data_rng
         self.recorder = parts.recorder
         self.lock = self.recorder.lock
@@ -110,11 +110,11 @@ class Ensemble:
         self.game = MemberGame([m.game for m in live])
         gamma = torch.tensor([float(m.cfg.gamma) for m in live], dtype=first.dtype,
                              device=first.device)
-        self.rule = build_rule(first.cfg.method.name, gamma, first.checked.method)
+        self.rule = build_rule(first.cfg.method.name, gamma, first.cfg.method)
         self.rule.members = True
         lrs = [float(m.cfg.optim.lr) for m in live]
-        self.opt_d = PlayerOptimizer(first.checked.optim, self.game.d_params(), lrs)
-        self.opt_g = PlayerOptimizer(first.checked.optim, self.game.g_params(), lrs)
+        self.opt_d = PlayerOptimizer(first.cfg.optim, self.game.d_params(), lrs)
+        self.opt_g = PlayerOptimizer(first.cfg.optim, self.game.g_params(), lrs)
         for i, m in enumerate(live):
             self.opt_d.core.load_member(i, m.opt_d.states(), self.opt_d.names)
             self.opt_g.core.load_member(i, m.opt_g.states(), self.opt_g.names)

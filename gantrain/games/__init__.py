@@ -20,7 +20,7 @@ def build_game(cfg, device: str = "cpu", dtype=None) -> "Game":
     """The game of ``cfg.dataset`` with ``cfg``'s players and loss.
 
     Args:
-        cfg: the composed config.
+        cfg: the run's checked config (``gantrain.config.validate``'s ``Checked``).
         device: where the players live.
         dtype: their precision (default: torch.float32).
     Returns:

@@ -29,7 +29,7 @@ class ToyData:
         """The game of ``cfg`` (its dataset is this one).
 
         Args:
-            cfg: the composed config.
+            cfg: the run's checked config (``gantrain.config.Checked``).
             device, dtype: where and in what precision the players live.
         Returns:
             a ``gantrain.games.base.Game``.

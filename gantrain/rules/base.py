@@ -116,12 +116,15 @@ class UpdateRule:
         """The checked ``Options`` of a ``method`` section or keyword arguments.
 
         Args:
-            options: option name → value (``name`` may be present).
+            options: option name → value (``name`` may be present), or an ``Options`` instance
+                (a checked config's ``method``), returned as it is.
         Returns:
             an ``Options`` instance, defaults filled in.
         Raises:
             ConfigError: an unknown option or a bad value (one line).
         """
+        if isinstance(options, cls.Options):
+            return options
         given = {k: v for k, v in options.items() if k != "name"}
         known = {f.name for f in fields(cls.Options)} - {"name"}
         if set(given) - known:

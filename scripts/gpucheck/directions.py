@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.optim import build_optimizer
 from gantrain.rules import RULES, build_rule
@@ -62,7 +63,7 @@ class Case:
         cfg = self.cfg.copy()
         cfg.engine.channels_last = channels_last
         torch.manual_seed(0)
-        return build_game(cfg, device, dtype)
+        return build_game(validate(cfg), device, dtype)
 
     def output(self, game) -> list[torch.Tensor]:
         """The direction (u_φ, u_θ) of a field rule; the displacement of the parameters after two

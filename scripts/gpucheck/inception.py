@@ -115,8 +115,9 @@ def measure_isfid(sizes: Sizes, device: str) -> dict:
     torch.backends.cudnn.benchmark = True
     try:
         torch.manual_seed(0)
+        from gantrain.config import validate
         from gantrain.games import build_game
-        game = build_game(cfg, device)
+        game = build_game(validate(cfg), device)
         t0 = time.perf_counter()
         first = game.evaluate(0)       # computes and caches the reference statistics
         t1 = time.perf_counter()

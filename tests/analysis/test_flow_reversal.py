@@ -20,6 +20,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from gantrain.analyze import spectrum_at
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.rules import RULES, build_rule
 from tests.helpers import make_cfg
@@ -89,7 +90,7 @@ def tiny_gaussian(method: str, gamma: float, seed: int = 0):
     cfg = make_cfg("dataset=gaussian", "dtype=float64", "dataset.dim=2", "dataset.mu=1.5",
                    "dataset.sigma=0.7", "dataset.init_phi=[0.9,0.4]",
                    "dataset.init_theta=[0.6,-1.2]")
-    game = build_game(cfg, dtype=torch.float64)
+    game = build_game(validate(cfg), dtype=torch.float64)
     rule = build_rule(method, gamma, {})
     rule.diagnose = True
     sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731  (measure, don't move)

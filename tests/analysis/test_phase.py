@@ -177,6 +177,7 @@ def test_cli_phase_mode_rejects_other_datasets(tmp_path):
 def test_grid_game_expected_field_is_each_points_own():
     """Summing the points' losses gives each point its own gradient, for the exact expectation too
     (``expected_losses`` is inherited: its quadrature weights broadcast over the grid)."""
+    from gantrain.config import validate
     from gantrain.games import build_game
     from gantrain.games.gaussian_grid import GaussianGridGame
     from gantrain.rules import build_rule
@@ -191,7 +192,7 @@ def test_grid_game_expected_field_is_each_points_own():
     out = build_rule("conopt", gammas, {}).direction(
         [grid.expected_losses()], grid.d_params(), grid.g_params(), zero_sum=True)
     for k in range(3):
-        single = build_game(cfg, "cpu", torch.float64)
+        single = build_game(validate(cfg), "cpu", torch.float64)
         with torch.no_grad():
             single.generator.phi.copy_(grid.generator.phi[k])
             single.discriminator.theta.copy_(grid.discriminator.theta[k])

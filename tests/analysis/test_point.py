@@ -16,6 +16,7 @@ from scipy.optimize import linear_sum_assignment
 from torch.func import functional_call
 
 from gantrain.analyze import spectrum_at
+from gantrain.config import validate
 from gantrain.errors import ConfigError
 from gantrain.games import build_game
 from gantrain.train import train
@@ -42,7 +43,7 @@ def conopt_jacobian(cfg, state: dict | None) -> np.ndarray:
     (φ then θ) and differentiated by torch.autograd.functional.jacobian. ``state``: the
     checkpoint's modules, else the seeded initialization."""
     torch.manual_seed(cfg.seed)
-    game = build_game(cfg, "cpu", torch.float64)
+    game = build_game(validate(cfg), "cpu", torch.float64)
     if state is not None:
         game.generator.load_state_dict(state["generator"])
         game.discriminator.load_state_dict(state["discriminator"])

@@ -15,6 +15,7 @@ from gantrain.analysis.jacobian import JacobianOperator, top_eigenvalues
 from gantrain.analysis.theory import simgd_jacobian
 from gantrain.analyze import spectrum_at
 from gantrain.closed_forms import alternating_multipliers
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
@@ -74,7 +75,7 @@ def small_mlp_operator(batches=3):
     cfg = make_cfg("dataset.modes=3", "arch.depth=1", "arch.width=6", "arch.z_dim=2", "method=jare",
                    "gamma=1.5", "batch_size=16", "loss=standard")
     torch.manual_seed(0)
-    game = build_game(cfg, dtype=torch.float64)
+    game = build_game(validate(cfg), dtype=torch.float64)
     rng = torch.Generator().manual_seed(1)
     losses = [game.losses(*game.sample_batch(16, rng)) for _ in range(batches)]
     rule = build_rule("jare", 1.5, {})

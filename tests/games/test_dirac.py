@@ -14,6 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from gantrain.analysis.jacobian import field_jacobian
 from gantrain.analysis.spectrum import move_to_point
 from gantrain.analysis.theory import DIRAC_CLOSED_FORM, dirac_eigenvalues
+from gantrain.config import validate
 from gantrain.errors import ConfigError
 from gantrain.games import build_game
 from gantrain.rules import RULES, build_rule
@@ -63,7 +64,7 @@ def assert_same_spectrum(numeric, expected, tol=1e-8):
 
 
 def dirac_game(*overrides):
-    return build_game(make_cfg("dataset=dirac", "dtype=float64", *overrides), "cpu", torch.float64)
+    return build_game(validate(make_cfg("dataset=dirac", "dtype=float64", *overrides)), "cpu", torch.float64)
 
 
 def put(game, w):

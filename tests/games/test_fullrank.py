@@ -25,7 +25,7 @@ def fullrank_game(mu=1.0, sigma=0.3, n=2, loss="minimax"):
     cfg = make_cfg("dataset=gaussian", "arch=fullrank", f"dataset.mu={mu}", f"dataset.sigma={sigma}",
                    f"dataset.dim={n}", f"loss={loss}", "dtype=float64")
     validate(cfg)
-    return build_game(cfg, dtype=torch.float64)
+    return build_game(validate(cfg), dtype=torch.float64)
 
 
 def put(game, phi, theta):

@@ -12,6 +12,7 @@ from gantrain.analysis.jacobian import field_jacobian
 from gantrain.analysis.stability import max_stable_step
 from gantrain.analysis.theory import gaussian_eigenvalues as theory
 from gantrain.analysis.theory import simgd_jacobian as simgd_closed_form
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
@@ -29,7 +30,7 @@ def game_at_equilibrium(mu, sigma, n):
     v = [0.0] * (n - 1) + [mu]
     cfg = make_cfg("dataset=gaussian", f"dataset.mu={mu}", f"dataset.sigma={sigma}", f"dataset.dim={n}",
                    f"dataset.init_phi={v}", f"dataset.init_theta={[0.0] * n}", "dtype=float64")
-    return build_game(cfg, dtype=torch.float64)
+    return build_game(validate(cfg), dtype=torch.float64)
 
 
 def jacobian(method, mu, sigma, n, gamma):

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.rules import RULES, build_rule
 from gantrain.rules.simultaneous import SimultaneousRule
@@ -32,7 +33,7 @@ def tiny_game(loss: str, dataset: str = "mog"):
                  f"loss={loss}"]
     cfg = make_cfg(*over)
     torch.manual_seed(3)
-    game = build_game(cfg, dtype=torch.float64)
+    game = build_game(validate(cfg), dtype=torch.float64)
     rng = torch.Generator().manual_seed(5)
     x, z = game.sample_batch(6, rng)
     return game, x, z

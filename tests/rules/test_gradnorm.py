@@ -76,7 +76,7 @@ def by_hand_m(mu, sigma, n, arch):
 def test_jacobian_at_the_equilibrium_is_minus_gamma_mtm(arch, mu, sigma, n, gamma):
     cfg = make_cfg("dataset=gaussian", f"arch={arch}", f"dataset.mu={mu}",
                    f"dataset.sigma={sigma}", f"dataset.dim={n}")
-    game = build_game(cfg, dtype=torch.float64)
+    game = build_game(validate(cfg), dtype=torch.float64)
     with torch.no_grad():
         game.generator.phi.copy_(game.v)
         game.discriminator.theta.zero_()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.rules import build_rule
 from tests.helpers import make_cfg
@@ -19,7 +20,7 @@ def two_sample_direction(cfg, estimate: str, seed: int | None = None):
     flattened, reg_grad_d, reg_grad_g). ``seed`` seeds torch before the game is built."""
     if seed is not None:
         torch.manual_seed(seed)
-    game = build_game(cfg, dtype=torch.float64)
+    game = build_game(validate(cfg), dtype=torch.float64)
     rule = build_rule("conopt", 0.7, {"regularizer_estimate": estimate})
     sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731
     stats = rule.train_step(game, sgd(game.d_params()), sgd(game.g_params()), 2,
@@ -33,7 +34,7 @@ B, DRAWS, SIGMA, N = 4, 4000, 1.0, 2
 def regularizer_samples(estimate: str) -> torch.Tensor:
     cfg = make_cfg("dataset=gaussian", "loss=wgan", "dtype=float64", f"dataset.sigma={SIGMA}",
                    f"dataset.dim={N}", "dataset.mu=1.0", "dataset.init_phi=[1.0,2.0]")
-    game = build_game(cfg, dtype=torch.float64)      # φ − v = (1, 1): ½‖E g_θ‖² = 1
+    game = build_game(validate(cfg), dtype=torch.float64)      # φ − v = (1, 1): ½‖E g_θ‖² = 1
     rule = build_rule("jare", 1.0, {"regularizer_estimate": estimate})
     sgd = lambda ps: torch.optim.SGD(ps, lr=0.0)  # noqa: E731  (measure, don't move)
     opt_d, opt_g = sgd(game.d_params()), sgd(game.g_params())

@@ -19,6 +19,7 @@ import torch
 
 from gantrain.analysis.phase import run_grid
 from gantrain.analyze import spectrum_at
+from gantrain.config import validate
 from gantrain.games import build_game
 from gantrain.games.gaussian_grid import GaussianGridGame
 from gantrain.rules import build_rule
@@ -232,7 +233,7 @@ def test_cgd_grid_point_is_the_single_game_with_its_eta(loss, cg_iters):
                      {"eta": etas, "cg_iters": cg_iters, "cg_tol": 0.0}).direction(
         [grid.losses(x, z)], grid.d_params(), grid.g_params(), zero_sum=grid.zero_sum)
     for k in range(3):
-        single = build_game(cfg, "cpu", torch.float64)
+        single = build_game(validate(cfg), "cpu", torch.float64)
         with torch.no_grad():
             single.generator.phi.copy_(grid.generator.phi[k])
             single.discriminator.theta.copy_(grid.discriminator.theta[k])
@@ -302,7 +303,7 @@ def test_r1_r2_directions_are_the_penalized_gradients(loss):
 
 
 def gaussian_game(*overrides: str):
-    return build_game(gaussian_cfg(*overrides), "cpu", torch.float64)
+    return build_game(validate(gaussian_cfg(*overrides)), "cpu", torch.float64)
 
 
 @pytest.mark.parametrize("method", ["r1", "r2"])
