@@ -38,7 +38,8 @@ from gantrain.rules import build_rule
 with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
     cfg = compose("train", overrides=OVERRIDES)
 torch.manual_seed(0)
-game = build_game(validate(cfg))
+checked = validate(cfg)   # None in trees from before validate returned the typed config
+game = build_game(cfg if checked is None else checked)
 rule = build_rule(cfg.method.name, cfg.gamma, {k: v for k, v in cfg.method.items() if k != "name"})
 od, og = build_optimizer(cfg.optim, game.d_params()), build_optimizer(cfg.optim, game.g_params())
 rng = torch.Generator().manual_seed(1)
