@@ -336,6 +336,9 @@ def _main(cfg: DictConfig) -> float | None:
             raise
         log.error("job %s failed: %s: %s", hc.job.num, type(e).__name__, e)
         return None
+    if world > 1:
+        from gantrain import distributed as ddp
+        ddp.shutdown()
     if rank != 0:
         return
     m = summary["metrics"]

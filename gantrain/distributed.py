@@ -221,6 +221,15 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shutdown() -> None:
+    """Leave the process group in step with the others (a barrier, then its destruction), so that
+    no process exits while another's gloo connections still expect it: one rank aborting at exit
+    (SIGABRT, after the run had completed) was seen once under torchrun on a loaded machine."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_buffers(modules: Sequence[nn.Module]) -> None:
     """Mean of the floating-point buffers (batch-norm running statistics) over processes, so that
     every process (and rank 0's checkpoint) holds the same ones. The running means are linear in
