@@ -51,7 +51,7 @@ class Member:
         self.opt_d, self.opt_g, self.data_rng = parts.opt_d, parts.opt_g, parts.data_rng
         self.recorder = parts.recorder
         self.lock = self.recorder.lock
-        self.course = Course(cfg, self.recorder, self.game)
+        self.course = Course(self.cfg, self.recorder, self.game)
 
     def open(self) -> None:
         """Take the lock, then the course: config.yaml, resume or step 0 (wandb is off)."""

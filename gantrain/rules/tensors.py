@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 else:
     Tensors = list
 
-__all__ = ["Tensors", "dot", "grads", "identity", "mean_of", "member_dot", "norm"]
+__all__ = ["Tensors", "dot", "grads", "identity", "mean_of", "member_dot"]
 
 
 def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool) -> Tensors:
@@ -50,8 +50,3 @@ def member_dot(a: Tensors, b: Tensors) -> torch.Tensor:
 def mean_of(lists: list[Tensors]) -> Tensors:
     """The elementwise mean of matching tensor lists (the list itself when there is one)."""
     return lists[0] if len(lists) == 1 else [sum(t) / len(lists) for t in zip(*lists)]
-
-
-def norm(a: Tensors) -> torch.Tensor:
-    """‖a‖ over all tensors of the list (a 0-d tensor)."""
-    return dot(a, a).sqrt()
